@@ -92,8 +92,9 @@ func ResolutionNote(state State, reason string) string {
 
 // OnCallReason is the auto-approval review reason. It names the rule that
 // fired: where the requester is on call and, when required, the incidents.
-func OnCallReason(user string, where []string, incidents []string) string {
-	s := fmt.Sprintf("Access requested by user %s who is on call in service(s) %s", user, strings.Join(where, ","))
+// what is "service(s)" for PagerDuty and "schedule(s)" for Opsgenie/JSM.
+func OnCallReason(user, what string, where []string, incidents []string) string {
+	s := fmt.Sprintf("Access requested by user %s who is on call in %s %s", user, what, strings.Join(where, ","))
 	if len(incidents) > 0 {
 		s += fmt.Sprintf(" and has active incident(s) %s", strings.Join(incidents, ", "))
 	}

@@ -154,4 +154,17 @@ type Store interface {
 	PutRequestRecord(ctx context.Context, rec RequestRecord) (RequestRecord, error)
 	// RecordDelivery stores a webhook delivery; ErrExists when seen before.
 	RecordDelivery(ctx context.Context, d Delivery) error
+	// DeliverySeen reports whether a delivery was recorded (and not expired).
+	DeliverySeen(ctx context.Context, id string) (bool, error)
+}
+
+// PagerDutyUsers maps a PagerDuty user ID (a webhook's agent) to the user.
+type PagerDutyUsers interface {
+	GetUser(ctx context.Context, id string) (PagerDutyUser, error)
+}
+
+// IncidentKeys finds an alert's dedup key from its provider ID, for webhook
+// payloads that carry only the ID.
+type IncidentKeys interface {
+	DedupKeyOf(ctx context.Context, alertID string) (string, error)
 }
