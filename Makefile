@@ -9,7 +9,7 @@ BENCHTIME ?= 1x
 FUZZTIME ?= 5s
 TEST_FLAGS ?=
 
-.PHONY: all build build-lambdas test deps test-deps lint bench run synth deploy invoke cfn-lint fuzz clean help \
+.PHONY: all build build-lambdas test deps test-deps lint bench run synth deploy invoke cfn-lint fuzz infra-test clean help \
 	build-PollerFunction build-WebhookFunction build-ReconcileFunction
 
 all: build
@@ -41,11 +41,35 @@ deps: ## download Go modules; install moto_server with pip only where it is miss
 
 test-deps: deps
 	@command -v cfn-lint >/dev/null 2>&1 || { echo "installing cfn-lint with pip"; python3 -m pip install --quiet cfn-lint; }
-	@test -d node_modules/aws-cdk || npm ci --no-audit --no-fund
+	cd infra/cdk && $(GO) mod download
 
-test: test-deps ## install what tests need, then run every test (race detector on)
+test: test-deps ## install what tests need, then run every test (race detector on), fuzzers briefly, CDK and template checks
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory infra-test
+
+fuzz: ## run each fuzzer for FUZZTIME (default 5s)
+	@for f in FuzzParsePagerDuty FuzzParseOpsgenie FuzzVerifySignature; do \
+	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/webhook || exit 1; \
+	done
+
+infra-test: ## CDK assertion tests, SAM/CDK agreement, cfn-lint of template.yaml and the synthesized stack
+	cd infra/cdk && $(GO) vet . && $(GO) test -count=1 .
+
+cdk-deps:
+	@test -d infra/cdk/node_modules/aws-cdk || (cd infra/cdk && npm ci --no-audit --no-fund)
+
+synth: cdk-deps ## build the functions (arm64), then synthesize the stack offline into infra/cdk/cdk.out
+	$(MAKE) --no-print-directory build-lambdas LAMBDA_ARCH=arm64
+	cd infra/cdk && npx --no-install cdk synth -q
+
+deploy: cdk-deps ## build the functions, then cdk deploy the Oncallgate stack with oncallgate.yaml
+	$(MAKE) --no-print-directory build-lambdas LAMBDA_ARCH=arm64
+	cd infra/cdk && npx --no-install cdk deploy Oncallgate
+
+cfn-lint: synth ## lint template.yaml and the synthesized template (from the root, so .cfnlintrc applies)
+	cfn-lint template.yaml infra/cdk/cdk.out/Oncallgate.template.json
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -56,4 +80,4 @@ bench: deps ## run the benchmarks (BENCHTIME=1x by default; e.g. BENCHTIME=5x)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
 
 clean:
-	rm -rf bin cdk.out infra/cdk/cdk.out .aws-sam
+	rm -rf bin infra/cdk/cdk.out .aws-sam

@@ -80,10 +80,10 @@ func (c *pollCounter) fail(ctx context.Context, msg string, err error) {
 // ErrorKind names err's kind for logs and metrics.
 func ErrorKind(err error) string {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return "deadline"
 	case errors.Is(err, ErrTransient):
 		return "transient"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "deadline"
 	case errors.Is(err, ErrPermission):
 		return "permission"
 	case errors.Is(err, ErrNotFound):
@@ -235,9 +235,11 @@ func (p *Poller) handlePending(ctx context.Context, req Request, open []Alert, c
 		byKey[a.Target.Key()] = a
 	}
 	alerts := map[Provider][]Alert{}
+	coming := map[Provider]bool{}
 	for _, t := range routing.Notify {
-		a, ok := p.ensureAlert(ctx, req, t, byKey, c)
+		a, ok, later := p.ensureAlert(ctx, req, t, byKey, c)
 		if !ok {
+			coming[t.Provider] = coming[t.Provider] || later
 			continue
 		}
 		a = p.noteReviews(ctx, req, a, c)
@@ -247,40 +249,63 @@ func (p *Poller) handlePending(ctx context.Context, req Request, open []Alert, c
 		if len(routing.OnCall[pr]) == 0 || p.Approvers[pr] == nil || !p.Policies[pr].Enabled {
 			continue
 		}
+		// Decide once the alerts exist, so the decision note lands on them.
+		// A target that can never get an alert (unknown service) does not
+		// hold the decision back.
+		if coming[pr] {
+			continue
+		}
 		p.autoApprove(ctx, req, routing, pr, alerts[pr], c)
 	}
 }
 
 // ensureAlert makes sure the alert for (req, t) exists, creating it under a
-// claim when needed. ok is false when there is no usable alert ID (yet).
-func (p *Poller) ensureAlert(ctx context.Context, req Request, t Target, byKey map[string]Alert, c *pollCounter) (Alert, bool) {
+// claim when needed. ok is false when there is no usable alert ID yet; later
+// then says whether one is expected to appear (creation pending, held by
+// another worker, or failed transiently) rather than never (unknown target).
+func (p *Poller) ensureAlert(ctx context.Context, req Request, t Target, byKey map[string]Alert, c *pollCounter) (a Alert, ok, later bool) {
 	ctx = logging.With(ctx, "provider", string(t.Provider), "target", t.Name)
 	n := p.Notifiers[t.Provider]
-	if a, ok := byKey[t.Key()]; ok && a.Status == AlertOpen {
+	if a, found := byKey[t.Key()]; found && a.Status == AlertOpen {
 		if a.AlertID != "" {
-			return a, true
+			return a, true, false
 		}
-		return p.completePending(ctx, n, a, c)
+		a, ok = p.completePending(ctx, n, a, c)
+		return a, ok, !ok
 	}
 	a, err := p.Store.ClaimAlert(ctx, req.ID, t, p.Owner, p.Clock.Now(), p.lease())
 	if errors.Is(err, ErrClaimed) {
-		return Alert{}, false // another worker has it, or it was resolved by a person
+		// Another worker has it, or it was resolved by a person.
+		_, live := byKey[t.Key()]
+		return Alert{}, false, live
 	}
 	if err != nil {
 		c.fail(ctx, "claim alert mapping failed", err)
-		return Alert{}, false
+		return Alert{}, false, true
 	}
-	a, _, err = CreateClaimed(ctx, n, a, NewAlertMessage(req, p.ProxyAddr, p.Actions), p.Store, p.Clock)
+	a, _, err = CreateClaimed(ctx, n, a, p.message(req, t), p.Store, p.Clock)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.add(func(r *PollResult) { r.Skipped++ })
 		}
 		c.fail(ctx, "create alert failed", err)
-		return Alert{}, false
+		return Alert{}, false, errors.Is(err, ErrTransient) || errors.Is(err, context.DeadlineExceeded)
 	}
 	c.add(func(r *PollResult) { r.AlertsCreated++ })
 	logging.FromContext(ctx).Info("alert opened", "alert_id", a.AlertID, "pending_ref", a.PendingRef)
-	return a, a.AlertID != ""
+	return a, a.AlertID != "", a.AlertID == ""
+}
+
+// message builds the alert message of (req, t), with the dedup key that
+// keeps the alerts of one request apart where the provider needs it.
+func (p *Poller) message(req Request, t Target) AlertMessage {
+	msg := NewAlertMessage(req, p.ProxyAddr, p.Actions)
+	shared := false
+	if routing, err := ParseRouting(req, p.providers()); err == nil {
+		shared = len(routing.NotifyFor(t.Provider)) > 1
+	}
+	msg.DedupKey = AlertDedupKey(req.ID, t, shared)
+	return msg
 }
 
 // CreateClaimed creates the alert of a mapping this worker has claimed and
@@ -329,6 +354,14 @@ func release(ctx context.Context, s Store, a Alert, clock Clock) {
 
 func (p *Poller) completePending(ctx context.Context, n Notifier, a Alert, c *pollCounter) (Alert, bool) {
 	ref, err := n.Complete(ctx, a.PendingRef)
+	if errors.Is(err, ErrAlertPending) && p.Clock.Now().Sub(a.UpdatedAt) > pendingFallback {
+		// The provider may have forgotten the creation request; the alias
+		// still finds the alert.
+		ref, err = findByKeys(ctx, n, a)
+		if errors.Is(err, ErrNotFound) {
+			err = ErrAlertPending
+		}
+	}
 	if errors.Is(err, ErrAlertPending) {
 		return a, false
 	}
@@ -343,6 +376,20 @@ func (p *Poller) completePending(ctx context.Context, n Notifier, a Alert, c *po
 		return a, false
 	}
 	return stored, true
+}
+
+// pendingFallback is how long an asynchronous creation may stay pending
+// before the alert is looked up by its alias instead.
+const pendingFallback = 5 * time.Minute
+
+func findByKeys(ctx context.Context, n Notifier, a Alert) (AlertRef, error) {
+	for _, key := range dedupKeyCandidates(a.RequestID, a.Target) {
+		ref, err := n.Find(ctx, a.Target, key)
+		if !errors.Is(err, ErrNotFound) {
+			return ref, err
+		}
+	}
+	return AlertRef{}, ErrNotFound
 }
 
 // noteReviews posts a note for every review not noted yet.
@@ -433,7 +480,7 @@ func ResolveAlert(ctx context.Context, n Notifier, s Store, clock Clock, req Req
 		a.AlertID = ref.ID
 	}
 	if a.AlertID == "" {
-		ref, err := n.Find(ctx, a.Target, DedupKey(req.ID))
+		ref, err := findByKeys(ctx, n, a)
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:

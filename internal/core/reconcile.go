@@ -181,7 +181,7 @@ func (rc *Reconciler) recoverClaim(ctx context.Context, req Request, a Alert, c 
 		c.fail(ctx, "take over stale claim failed", err)
 		return
 	}
-	_, adopted, err := CreateClaimed(ctx, p.Notifiers[a.Target.Provider], claimed, NewAlertMessage(req, p.ProxyAddr, p.Actions), p.Store, p.Clock)
+	_, adopted, err := CreateClaimed(ctx, p.Notifiers[a.Target.Provider], claimed, p.message(req, a.Target), p.Store, p.Clock)
 	if err != nil {
 		c.fail(ctx, "recover stale claim failed", err)
 		return
@@ -227,7 +227,7 @@ func (rc *Reconciler) checkClosed(ctx context.Context, req Request, a Alert, c *
 		c.fail(ctx, "claim externally closed alert for re-opening failed", err)
 		return
 	}
-	fresh, _, err := CreateClaimed(ctx, n, claimed, NewAlertMessage(req, p.ProxyAddr, p.Actions), p.Store, p.Clock)
+	fresh, _, err := CreateClaimed(ctx, n, claimed, p.message(req, a.Target), p.Store, p.Clock)
 	if err != nil {
 		c.fail(ctx, "re-open alert failed", err)
 		return

@@ -65,9 +65,31 @@ type ReviewSubmission struct {
 // PagerDuty incident_key, Opsgenie/JSM alias.
 func DedupKey(requestID string) string { return "teleport-access-request/" + requestID }
 
-// RequestIDFromDedupKey is the inverse of DedupKey; ok is false when key was
-// not made by DedupKey.
+// AlertDedupKey is the dedup key of the alert for one (request, target).
+// PagerDuty incident keys are unique per service, so every service uses the
+// request's DedupKey. Opsgenie/JSM aliases are unique per account: when a
+// request notifies several responders of one provider (shared is true),
+// each alert's alias adds the target; a single one keeps the plain key.
+func AlertDedupKey(requestID string, t Target, shared bool) string {
+	if t.Provider == PagerDuty || !shared {
+		return DedupKey(requestID)
+	}
+	return DedupKey(requestID) + "/" + strings.TrimPrefix(t.Key(), string(t.Provider)+"#")
+}
+
+// dedupKeyCandidates lists the keys an alert of (request, target) may
+// carry, for lookups where the request's routing is no longer known.
+func dedupKeyCandidates(requestID string, t Target) []string {
+	if t.Provider == PagerDuty {
+		return []string{DedupKey(requestID)}
+	}
+	return []string{DedupKey(requestID), AlertDedupKey(requestID, t, true)}
+}
+
+// RequestIDFromDedupKey is the inverse of DedupKey and AlertDedupKey; ok is
+// false when key was not made by them.
 func RequestIDFromDedupKey(key string) (id string, ok bool) {
-	id, ok = strings.CutPrefix(key, "teleport-access-request/")
+	rest, ok := strings.CutPrefix(key, "teleport-access-request/")
+	id, _, _ = strings.Cut(rest, "/")
 	return id, ok && id != ""
 }

@@ -175,3 +175,29 @@ func TestDedupKeyRoundTrip(t *testing.T) {
 		t.Fatal("foreign key accepted")
 	}
 }
+
+func TestAlertDedupKeys(t *testing.T) {
+	pd := Target{Provider: PagerDuty, Name: "Payments"}
+	og := Target{Provider: Opsgenie, Kind: KindTeam, Name: "SRE"}
+	tests := []struct {
+		name   string
+		target Target
+		shared bool
+		want   string
+	}{
+		{"pagerduty keys are per service", pd, true, "teleport-access-request/r1"},
+		{"single opsgenie target keeps the plain alias", og, false, "teleport-access-request/r1"},
+		{"several opsgenie targets get one alias each", og, true, "teleport-access-request/r1/team:sre"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := AlertDedupKey("r1", tt.target, tt.shared)
+			if got != tt.want {
+				t.Fatalf("got %q want %q", got, tt.want)
+			}
+			if id, ok := RequestIDFromDedupKey(got); !ok || id != "r1" {
+				t.Fatalf("RequestIDFromDedupKey(%q) = %q, %v", got, id, ok)
+			}
+		})
+	}
+}

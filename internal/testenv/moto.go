@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,11 +60,11 @@ func StopMoto() {
 }
 
 func startMoto() (*Moto, error) {
-	bin, err := exec.LookPath("moto_server")
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +79,17 @@ func startMoto() (*Moto, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	backend := fmt.Sprintf("http://127.0.0.1:%d", port)
+	m := &Moto{cmd: cmd}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(m.Endpoint + "/moto-api/")
+		resp, err := http.Get(backend + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
+			m.Endpoint, err = serialize(backend)
+			if err != nil {
+				return nil, err
+			}
 			return m, nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -93,8 +100,7 @@ func startMoto() (*Moto, error) {
 }
 
 // AWSConfig returns an SDK config pointed at moto with static dummy
-// credentials. Clients built from it need BaseEndpoint set to m.Endpoint;
-// use the service client options helpers in each adapter.
+// credentials and no retries, so a test sees every failure.
 func (m *Moto) AWSConfig() aws.Config {
 	return aws.Config{
 		Region:           Region,
@@ -116,6 +122,31 @@ func (m *Moto) Reset(ctx context.Context) error {
 		return err
 	}
 	return resp.Body.Close()
+}
+
+// serialize starts a reverse proxy on loopback that hands moto one request
+// at a time and returns its URL. moto_server serves each request on its own
+// thread and moto's DynamoDB backend does not lock, so two conditional
+// writes to one item can both pass their check; DynamoDB never allows that.
+// Serializing restores the per-item atomicity the store relies on.
+func serialize(backend string) (string, error) {
+	target, err := url.Parse(backend)
+	if err != nil {
+		return "", err
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), nil
 }
 
 func freePort() (int, error) {

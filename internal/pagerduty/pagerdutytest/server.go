@@ -1,0 +1,355 @@
+// Package pagerdutytest is a stateful PagerDuty REST API v2 sandbox for
+// tests and benchmarks: an HTTP server on 127.0.0.1 that holds users,
+// services with their escalation policies, on-call entries, incidents with
+// notes, and extensions, and enforces what PagerDuty enforces: token
+// authentication, the v2 Accept header, a From header naming an existing user
+// on every write, one open incident per incident_key and service, the
+// three-custom-actions-per-service limit, limit/offset pagination with a
+// small maximum page size, and the query filters oncallgate uses. Faults (429
+// with and without rate-limit headers, 500, a request that never answers) can
+// be injected for the next calls.
+//
+// It is test-only support code: it must never be imported by a Lambda
+// function, never listen beyond 127.0.0.1, and it copies no text from
+// PagerDuty or other projects (its error messages are its own words in
+// PagerDuty's error shape).
+package pagerdutytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oncallgate/oncallgate/internal/core"
+)
+
+// Defaults of a started Server.
+const (
+	// DefaultAPIKey is the key the sandbox accepts unless WithAPIKey says
+	// otherwise.
+	DefaultAPIKey = "sandbox-pagerduty-key"
+	// DefaultMaxPageSize is the largest page a list endpoint returns; it is
+	// small so that tests cross page boundaries.
+	DefaultMaxPageSize = 3
+	// defaultPageSize is PagerDuty's page size when limit is not given.
+	defaultPageSize = 25
+	// maxCustomActions is PagerDuty's limit of custom incident actions per
+	// service.
+	maxCustomActions = 3
+	// acceptV2 is the media type of REST API v2.
+	acceptV2 = "application/vnd.pagerduty+json;version=2"
+)
+
+// PagerDuty error codes used in answers.
+const (
+	codeInvalidInput = 2001
+	codeAuthFailed   = 2006
+	codeRateLimited  = 2020
+	codeNotFound     = 2100
+	codeInternal     = 2000
+)
+
+// FaultKind is a failure the sandbox can inject.
+type FaultKind int
+
+const (
+	// RateLimited answers 429 with ratelimit-limit, ratelimit-remaining and
+	// ratelimit-reset (Fault.Reset, in whole seconds) headers.
+	RateLimited FaultKind = iota + 1
+	// RateLimitedNoHeaders answers 429 without any rate-limit header.
+	RateLimitedNoHeaders
+	// ServerError answers 500.
+	ServerError
+	// Hang never answers: the request blocks until the client gives up or
+	// the server closes.
+	Hang
+)
+
+// Fault is one injected failure. Method and PathPrefix, when set, restrict
+// it to matching requests; the others pass untouched.
+type Fault struct {
+	Kind FaultKind
+	// Reset is the ratelimit-reset value sent with RateLimited (rounded up to
+	// whole seconds; at least one).
+	Reset      time.Duration
+	Method     string
+	PathPrefix string
+}
+
+type faultRule struct {
+	Fault
+	left int
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAPIKey sets the API key the sandbox accepts.
+func WithAPIKey(key string) Option { return func(s *Server) { s.apiKey = key } }
+
+// WithMaxPageSize sets the largest page list endpoints return.
+func WithMaxPageSize(n int) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.maxPage = n
+		}
+	}
+}
+
+// WithClock sets the clock that dates incidents and notes.
+func WithClock(c core.Clock) Option { return func(s *Server) { s.clock = c } }
+
+// WithRateLimit makes the sandbox answer 429 with rate-limit headers once more
+// than perMinute requests arrive within one minute (real time), as PagerDuty
+// does per API key.
+func WithRateLimit(perMinute int) Option { return func(s *Server) { s.rateLimit = perMinute } }
+
+// Server is a running sandbox. All methods are safe for concurrent use.
+type Server struct {
+	t       testing.TB
+	srv     *httptest.Server
+	mux     *http.ServeMux
+	closing chan struct{}
+
+	apiKey    string
+	maxPage   int
+	clock     core.Clock
+	rateLimit int
+
+	mu         sync.Mutex
+	seq        map[string]int
+	users      []*user
+	policies   []*policy
+	services   []*service
+	oncalls    []oncall
+	incidents  []*incident
+	extensions []*extension
+	schemas    []schema
+	faults     []*faultRule
+	calls      int64
+	perRoute   map[string]int
+	rlStart    time.Time
+	rlCount    int
+}
+
+// Start starts a sandbox on 127.0.0.1 and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{
+		t:        t,
+		mux:      http.NewServeMux(),
+		closing:  make(chan struct{}),
+		apiKey:   DefaultAPIKey,
+		maxPage:  DefaultMaxPageSize,
+		clock:    core.SystemClock{},
+		seq:      map[string]int{},
+		perRoute: map[string]int{},
+		schemas: []schema{
+			{id: "PGENWH2", key: "generic_v2_webhook", label: "Generic V2 Webhook"},
+			{id: "PCUSTWH", key: "custom_webhook", label: "Custom Incident Action"},
+		},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.routes()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("pagerdutytest: listen on 127.0.0.1: %v", err)
+	}
+	s.srv = httptest.NewUnstartedServer(s.mux)
+	s.srv.Listener = ln
+	s.srv.Start()
+	t.Cleanup(func() {
+		close(s.closing) // release hung requests first, or Close waits on them
+		s.srv.Close()
+	})
+	return s
+}
+
+// URL is the API root to configure the client with.
+func (s *Server) URL() string { return s.srv.URL }
+
+// APIKey is the key the sandbox accepts.
+func (s *Server) APIKey() string { return s.apiKey }
+
+// FailNext makes the next n requests matching f (all requests when f has no
+// Method or PathPrefix) fail as f.Kind says. Rules queue in order.
+func (s *Server) FailNext(n int, f Fault) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &faultRule{Fault: f, left: n})
+}
+
+// Calls returns how many requests reached the sandbox, failed ones included.
+func (s *Server) Calls() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+// CallCount returns how many requests reached one endpoint, named by its
+// route pattern: "GET /services", "POST /incidents", "PUT /incidents/{id}",
+// "POST /incidents/{id}/notes", ...
+func (s *Server) CallCount(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perRoute[route]
+}
+
+// CallCounts returns the per-endpoint counts (see CallCount).
+func (s *Server) CallCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.perRoute))
+	for k, v := range s.perRoute {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls sets every call count back to zero.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = 0
+	s.perRoute = map[string]int{}
+}
+
+// route registers h for pattern behind the checks every PagerDuty endpoint
+// makes: counting, injected faults, rate limit, token, Accept, and for
+// writes the JSON body type and the From user.
+func (s *Server) route(pattern string, h func(w http.ResponseWriter, r *http.Request, from *user)) {
+	write := strings.HasPrefix(pattern, "POST ") || strings.HasPrefix(pattern, "PUT ")
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		fault, limited, reset := s.admit(pattern, r)
+		if fault != nil {
+			s.fail(w, r, fault)
+			return
+		}
+		if limited {
+			w.Header().Set("ratelimit-limit", fmt.Sprint(s.rateLimit))
+			w.Header().Set("ratelimit-remaining", "0")
+			w.Header().Set("ratelimit-reset", fmt.Sprint(reset))
+			writeError(w, http.StatusTooManyRequests, codeRateLimited, "Too many requests; slow down")
+			return
+		}
+		if r.Header.Get("Authorization") != "Token token="+s.apiKey {
+			writeError(w, http.StatusUnauthorized, codeAuthFailed, "Authentication failed: missing or unknown API token")
+			return
+		}
+		if !strings.EqualFold(strings.ReplaceAll(r.Header.Get("Accept"), " ", ""), acceptV2) {
+			writeError(w, http.StatusNotAcceptable, codeInvalidInput, "Unsupported Accept header", "send Accept: "+acceptV2)
+			return
+		}
+		var from *user
+		if write {
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				writeError(w, http.StatusBadRequest, codeInvalidInput, "Invalid Input Provided", "the request body must be JSON (Content-Type: application/json)")
+				return
+			}
+			email := strings.TrimSpace(r.Header.Get("From"))
+			if email == "" {
+				writeError(w, http.StatusBadRequest, codeInvalidInput, "Invalid Input Provided", "a From header with the email of a user of this account is required")
+				return
+			}
+			s.mu.Lock()
+			from = s.userByEmail(email)
+			s.mu.Unlock()
+			if from == nil {
+				writeError(w, http.StatusBadRequest, codeInvalidInput, "Invalid Input Provided", fmt.Sprintf("the From header %q is not the email of a user of this account", email))
+				return
+			}
+		}
+		h(w, r, from)
+	})
+}
+
+// admit counts the request and decides whether a fault or the rate limit
+// answers it instead.
+func (s *Server) admit(pattern string, r *http.Request) (fault *Fault, limited bool, resetSeconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	s.perRoute[pattern]++
+	for i, f := range s.faults {
+		if f.Method != "" && f.Method != r.Method || f.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, f.PathPrefix) {
+			continue
+		}
+		f.left--
+		if f.left <= 0 {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		}
+		ff := f.Fault
+		return &ff, false, 0
+	}
+	if s.rateLimit > 0 {
+		now := time.Now()
+		if now.Sub(s.rlStart) >= time.Minute {
+			s.rlStart, s.rlCount = now, 0
+		}
+		s.rlCount++
+		if s.rlCount > s.rateLimit {
+			left := time.Minute - now.Sub(s.rlStart)
+			return nil, true, int((left + time.Second - 1) / time.Second)
+		}
+	}
+	return nil, false, 0
+}
+
+// fail answers a request with an injected fault.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
+	switch f.Kind {
+	case RateLimited:
+		secs := int((f.Reset + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("ratelimit-limit", "960")
+		w.Header().Set("ratelimit-remaining", "0")
+		w.Header().Set("ratelimit-reset", fmt.Sprint(secs))
+		writeError(w, http.StatusTooManyRequests, codeRateLimited, "Too many requests; slow down")
+	case RateLimitedNoHeaders:
+		writeError(w, http.StatusTooManyRequests, codeRateLimited, "Too many requests; slow down")
+	case ServerError:
+		writeError(w, http.StatusInternalServerError, codeInternal, "Internal error (injected)")
+	case Hang:
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+	default:
+		writeError(w, http.StatusInternalServerError, codeInternal, fmt.Sprintf("unknown injected fault %d", f.Kind))
+	}
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers PagerDuty's error shape.
+func writeError(w http.ResponseWriter, status, code int, message string, details ...string) {
+	body := map[string]any{"message": message, "code": code}
+	if len(details) > 0 {
+		body["errors"] = details
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// nextID returns a PagerDuty-looking ID: "P", a kind letter, a number.
+func (s *Server) nextID(kind string) string {
+	s.seq[kind]++
+	return fmt.Sprintf("P%s%05d", kind, s.seq[kind])
+}
