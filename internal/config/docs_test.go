@@ -8,19 +8,27 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/configuration.md from config.Parameters")
+var update = flag.Bool("update", false, "rewrite docs/configuration.md and README.md from config.Parameters")
+
+// docPaths are the pages that show the generated tables.
+var docPaths = []string{"../../docs/configuration.md", "../../README.md"}
 
 const (
-	docPath    = "../../docs/configuration.md"
 	beginTable = "<!-- BEGIN GENERATED: config.Parameters (go generate ./internal/config) -->\n"
 	endTable   = "<!-- END GENERATED -->\n"
 )
 
-// TestConfigurationDocIsCurrent fails when docs/configuration.md does not
-// show config.Parameters and config.SecretKeys as they are. Regenerate with
-// `go generate ./internal/config` (or `go test ./internal/config -run
-// TestConfigurationDocIsCurrent -update`).
+// TestConfigurationDocIsCurrent fails when docs/configuration.md or the
+// README does not show config.Parameters and config.SecretKeys as they are.
+// Regenerate with `go generate ./internal/config` (or `go test
+// ./internal/config -run TestConfigurationDocIsCurrent -update`).
 func TestConfigurationDocIsCurrent(t *testing.T) {
+	for _, p := range docPaths {
+		t.Run(filepath.Base(p), func(t *testing.T) { checkDoc(t, p) })
+	}
+}
+
+func checkDoc(t *testing.T, docPath string) {
 	path := filepath.FromSlash(docPath)
 	doc, err := os.ReadFile(path)
 	if err != nil {

@@ -320,12 +320,18 @@ func CreateClaimed(ctx context.Context, n Notifier, a Alert, msg AlertMessage, s
 		ref, adopted = AlertRef{ID: a.AlertID}, true
 	case a.PendingRef != "":
 		ref, adopted = AlertRef{PendingRef: a.PendingRef}, true
-	default:
+	case a.Version > 1:
+		// Taken over (or released after a failed attempt): the earlier
+		// attempt may have reached the provider, so look before creating.
 		ref, err = n.Find(ctx, a.Target, msg.DedupKey)
 		adopted = err == nil
 		if errors.Is(err, ErrNotFound) {
 			ref, err = n.Create(ctx, a.Target, msg)
 		}
+	default:
+		// A fresh claim: nobody tried before us. The provider's own dedup
+		// key (incident_key, alias) still backs this up.
+		ref, err = n.Create(ctx, a.Target, msg)
 	}
 	if err != nil {
 		release(ctx, s, a, clock)
