@@ -16,9 +16,10 @@ import (
 // Alarm construct IDs (also their names' suffix). Tests and
 // docs/infrastructure.md list the same.
 const (
-	alarmPollerNotSucceeding = "PollerNotSucceeding"
-	alarmWebhookRefusalSpike = "WebhookRefusalSpike"
-	alarmBacklogGrowing      = "BacklogGrowing"
+	alarmPollerNotSucceeding  = "PollerNotSucceeding"
+	alarmWebhookRefusalSpike  = "WebhookRefusalSpike"
+	alarmBacklogGrowing       = "BacklogGrowing"
+	alarmReconcileRunsFailing = "ReconcileRunsFailing"
 )
 
 // appMetric is one of the metrics the functions emit in Embedded Metric
@@ -54,7 +55,8 @@ func alarmActions(stack awscdk.Stack, cfg Config) []awscloudwatch.IAlarmAction {
 // newAlarms declares the alarms: errors and throttles of each function (the
 // AWS/Lambda metrics), a poller that has not succeeded for
 // alarm_poll_missed_minutes (missing data counts: a poller that does not run
-// at all is the failure to catch), a spike of refused webhook calls (someone
+// at all is the failure to catch), reconcile runs ending with errors
+// (Errors carries a [Function] dimension set for this), a spike of refused webhook calls (someone
 // probing the URL, or a rotated secret not updated) and a growing backlog.
 func newAlarms(stack awscdk.Stack, cfg Config, s *Stack) []awscloudwatch.Alarm {
 	five := awscdk.Duration_Minutes(jsii.Number(5))
@@ -90,6 +92,13 @@ func newAlarms(stack awscdk.Stack, cfg Config, s *Stack) []awscloudwatch.Alarm {
 		EvaluationPeriods:  jsii.Number(float64(cfg.AlarmPollMissedMinutes)),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_BREACHING,
+	})
+	add(alarmReconcileRunsFailing, "Two reconcile runs in a row ended with errors: drift is not being repaired.", &awscloudwatch.AlarmProps{
+		Metric:             appMetric(metricErrors, Functions.Reconcile, "Sum", awscdk.Duration_Minutes(jsii.Number(15))),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(2),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	add(alarmWebhookRefusalSpike, fmt.Sprintf("More than %d webhook calls refused in 5 minutes (bad secret or signature, unknown responder).", cfg.AlarmWebhookRefusals), &awscloudwatch.AlarmProps{
 		Metric:             appMetric(metricHookRefusals, Functions.Webhook, "Sum", five),

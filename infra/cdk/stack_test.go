@@ -402,7 +402,7 @@ func roleStatements(t *testing.T, role map[string]any) map[string]grant {
 func TestAlarmsNotifyOnlyWhenConfigured(t *testing.T) {
 	alarmNames := []string{
 		"PollerFunctionErrors", "PollerFunctionThrottles", "WebhookFunctionErrors", "WebhookFunctionThrottles",
-		"ReconcileFunctionErrors", "ReconcileFunctionThrottles", alarmPollerNotSucceeding, alarmWebhookRefusalSpike, alarmBacklogGrowing,
+		"ReconcileFunctionErrors", "ReconcileFunctionThrottles", alarmPollerNotSucceeding, alarmReconcileRunsFailing, alarmWebhookRefusalSpike, alarmBacklogGrowing,
 	}
 	t.Run("without alarm_email or alarm_topic_arn no topic and no actions", func(t *testing.T) {
 		s := defaultStack(t)
@@ -468,6 +468,7 @@ func TestAlarmDefinitions(t *testing.T) {
 			alarmPollerNotSucceeding:   {"Oncallgate", "PollSucceeded", "Sum", "LessThanThreshold", "breaching", `[{"Name":"Function","Value":"poller"}]`, 60, 1, 5},
 			alarmWebhookRefusalSpike:   {"Oncallgate", "WebhookRefusals", "Sum", "GreaterThanThreshold", "notBreaching", `[{"Name":"Function","Value":"webhook"}]`, 300, 10, 1},
 			alarmBacklogGrowing:        {"Oncallgate", "Backlog", "Maximum", "GreaterThanThreshold", "notBreaching", `[{"Name":"Function","Value":"poller"}]`, 300, 20, 3},
+			alarmReconcileRunsFailing:  {"Oncallgate", "Errors", "Sum", "GreaterThanOrEqualToThreshold", "notBreaching", `[{"Name":"Function","Value":"reconcile"}]`, 900, 1, 2},
 		}},
 		{"thresholds from config", customStack, map[string]alarm{
 			"ReconcileFunctionErrors": {"AWS/Lambda", "Errors", "Sum", "GreaterThanOrEqualToThreshold", "notBreaching", `[{"Name":"FunctionName","Value":{"Ref":"ReconcileFunction"}}]`, 300, 1, 1},

@@ -51,7 +51,8 @@ func (e *Emitter) Counts(values map[string]float64) {
 	e.emit(nil, values)
 }
 
-// ErrorsByKind emits Errors with the Function and Kind dimensions.
+// ErrorsByKind emits Errors for each kind under two dimension sets:
+// [Function] (what alarms sum) and [Function, Kind] (what dashboards split).
 func (e *Emitter) ErrorsByKind(byKind map[string]int) {
 	kinds := make([]string, 0, len(byKind))
 	for k := range byKind {
@@ -90,6 +91,10 @@ func (e *Emitter) emit(extraDims map[string]string, values map[string]float64) {
 		dims = append(dims, k)
 	}
 	sort.Strings(dims[1:])
+	sets := [][]string{dims}
+	if len(dims) > 1 {
+		sets = [][]string{{"Function"}, dims}
+	}
 	names := make([]string, 0, len(values))
 	for n := range values {
 		names = append(names, n)
@@ -106,7 +111,7 @@ func (e *Emitter) emit(extraDims map[string]string, values map[string]float64) {
 	}
 	rec["_aws"] = awsMeta{
 		Timestamp:         e.now().UnixMilli(),
-		CloudWatchMetrics: []directive{{Namespace: Namespace, Dimensions: [][]string{dims}, Metrics: defs}},
+		CloudWatchMetrics: []directive{{Namespace: Namespace, Dimensions: sets, Metrics: defs}},
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {

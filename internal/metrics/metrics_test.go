@@ -40,7 +40,7 @@ func TestErrorsByKindAddsDimension(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("want 2 records, got %d", len(lines))
 	}
-	if !strings.Contains(lines[0], `"Kind":"permission"`) || !strings.Contains(lines[0], `"Dimensions":[["Function","Kind"]]`) {
+	if !strings.Contains(lines[0], `"Kind":"permission"`) || !strings.Contains(lines[0], `"Dimensions":[["Function"],["Function","Kind"]]`) {
 		t.Fatalf("first record = %s", lines[0])
 	}
 }
