@@ -79,5 +79,8 @@ lint: ## gofmt, go vet, staticcheck
 bench: deps ## run the benchmarks (BENCHTIME=1x by default; e.g. BENCHTIME=5x)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
 
+invoke: ## run one built function locally against a Lambda Runtime API: make invoke FN=poller EVENT=events/poller-schedule.json [ENV="K=V ..."]
+	$(GO) run ./cmd/invoke -fn $(FN) -event $(EVENT) $(foreach e,$(ENV),-env $(e))
+
 clean:
 	rm -rf bin infra/cdk/cdk.out .aws-sam

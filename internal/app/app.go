@@ -53,12 +53,32 @@ type Options struct {
 	Stdout io.Writer
 	// LogLevel before the configuration is read.
 	LogLevel slog.Level
+	// Config supplies the configuration; nil means a config.Loader reading
+	// SSM and Secrets Manager below Env.Prefix through AWS (the Lambda
+	// functions). The operator CLI passes one that reads a local file.
+	Config ConfigSource
+	// DynamoDB is the client of the store; nil means one built from AWS.
+	// The CLI passes one pointed at a local DynamoDB-compatible endpoint.
+	DynamoDB *dynamodb.Client
 }
+
+// ConfigSource supplies the current configuration. Get must return the
+// same *config.Config while nothing changed (Services rebuilds clients when
+// the pointer changes) and must fail closed: an error, never defaults.
+// *config.Loader is the production source.
+type ConfigSource interface {
+	Get(ctx context.Context) (*config.Config, error)
+}
+
+var _ ConfigSource = (*config.Loader)(nil)
 
 // App is one cold start's worth of oncallgate.
 type App struct {
-	opts    Options
+	opts Options
+	// Loader reads SSM and Secrets Manager; nil when Options.Config
+	// supplies the configuration.
 	Loader  *config.Loader
+	source  ConfigSource
 	Store   *store.Store
 	Logger  *slog.Logger
 	Metrics *metrics.Emitter
@@ -110,15 +130,23 @@ func New(opts Options) (*App, error) {
 		Metrics: metrics.New(opts.Stdout, opts.Function),
 		prints:  map[core.Provider]string{},
 	}
-	a.Loader = config.NewLoader(ssm.NewFromConfig(opts.AWS), secretsmanager.NewFromConfig(opts.AWS), opts.Env.Prefix, opts.Clock)
-	a.Store = store.New(dynamodb.NewFromConfig(opts.AWS), opts.Env.Table)
+	a.source = opts.Config
+	if a.source == nil {
+		a.Loader = config.NewLoader(ssm.NewFromConfig(opts.AWS), secretsmanager.NewFromConfig(opts.AWS), opts.Env.Prefix, opts.Clock)
+		a.source = a.Loader
+	}
+	ddb := opts.DynamoDB
+	if ddb == nil {
+		ddb = dynamodb.NewFromConfig(opts.AWS)
+	}
+	a.Store = store.New(ddb, opts.Env.Table)
 	return a, nil
 }
 
 // identity feeds the Teleport client the identity file from the secret; the
 // client rebuilds itself when the secret's version changes.
 func (a *App) identity(ctx context.Context) (string, string, error) {
-	cfg, err := a.Loader.Get(ctx)
+	cfg, err := a.source.Get(ctx)
 	if err != nil {
 		return "", "", err
 	}
@@ -127,14 +155,19 @@ func (a *App) identity(ctx context.Context) (string, string, error) {
 
 // Context returns ctx carrying the App's logger at the configured level.
 func (a *App) Context(ctx context.Context) context.Context {
-	return logging.WithLambdaRequestID(logging.WithLogger(ctx, a.Logger))
+	// Services replaces the logger under mu when log_level changes, while
+	// concurrent webhook requests (the CLI serves them) read it here.
+	a.mu.Lock()
+	l := a.Logger
+	a.mu.Unlock()
+	return logging.WithLambdaRequestID(logging.WithLogger(ctx, l))
 }
 
 // Services returns the configuration-dependent services, rebuilding
 // provider clients only when their own settings changed (so per-cold-start
 // caches such as PagerDuty service lookups survive configuration reloads).
 func (a *App) Services(ctx context.Context) (*Services, error) {
-	cfg, err := a.Loader.Get(ctx)
+	cfg, err := a.source.Get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load configuration: %w", err)
 	}

@@ -42,16 +42,16 @@ type Poller struct {
 // PollResult counts what one run did. Remaining > 0 means the run stopped
 // before its deadline and left that much work to the next run.
 type PollResult struct {
-	Pending        int
-	AlertsCreated  int
-	AlertsResolved int
-	NotesPosted    int
-	AutoApproved   int
-	NotApproved    int
-	Skipped        int
-	Errors         int
-	ErrorsByKind   map[string]int
-	Remaining      int
+	Pending        int            `json:"pending"`
+	AlertsCreated  int            `json:"alerts_created"`
+	AlertsResolved int            `json:"alerts_resolved"`
+	NotesPosted    int            `json:"notes_posted"`
+	AutoApproved   int            `json:"auto_approved"`
+	NotApproved    int            `json:"not_approved"`
+	Skipped        int            `json:"skipped"`
+	Errors         int            `json:"errors"`
+	ErrorsByKind   map[string]int `json:"errors_by_kind,omitempty"`
+	Remaining      int            `json:"remaining"`
 }
 
 type pollCounter struct {
@@ -431,46 +431,74 @@ func (p *Poller) handleFinished(ctx context.Context, id string, alerts []Alert, 
 	case req.State == StatePending:
 		return // created after the listing; the next run handles it
 	}
+	if !p.expireFirst(ctx, req, c.fail) {
+		return
+	}
 	for _, a := range alerts {
-		if err := ResolveAlert(ctx, p.Notifiers[a.Target.Provider], p.Store, p.Clock, req, a, p.Retention); err != nil {
-			c.fail(logging.With(ctx, "provider", string(a.Target.Provider), "alert_id", a.AlertID), "resolve alert failed", err)
+		actx := logging.With(ctx, "provider", string(a.Target.Provider), "target", a.Target.Name, "alert_id", a.AlertID)
+		if err := ResolveAlert(actx, p.Notifiers[a.Target.Provider], p.Store, p.Clock, req, a, p.Retention); err != nil {
+			c.fail(actx, "resolve alert failed", err)
 			continue
 		}
 		c.add(func(r *PollResult) { r.AlertsResolved++ })
 	}
-	if err := ExpireRecord(ctx, p.Store, p.Clock, id, req.State, p.Retention); err != nil {
-		c.fail(ctx, "set retention on request record failed", err)
-	}
 }
+
+// expireFirst records a finished request's final state and retention
+// before its alerts are resolved: once its last mapping is resolved nothing
+// leads back to the record, so a retention left for after would be lost
+// with a crash or a refused write in between. It returns false when the
+// request is better left whole for the next run (the failure may pass).
+func (p *Poller) expireFirst(ctx context.Context, req Request, fail func(context.Context, string, error)) bool {
+	err := ExpireRecord(ctx, p.Store, p.Clock, req.ID, req.State, p.Retention)
+	if err == nil {
+		return true
+	}
+	fail(ctx, "set retention on request record failed", err)
+	return !(errors.Is(err, ErrTransient) || errors.Is(err, ErrConflict) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// expireAttempts bounds ExpireRecord's retries when the record changes
+// under it.
+const expireAttempts = 3
 
 // ExpireRecord records a finished request's final state and gives its
 // record a TTL, so finished requests leave the table after the retention
-// period. A request without a record has nothing to expire.
+// period. A request without a record has nothing to expire; a record that
+// already expires is left as it is. It re-reads and retries when another
+// worker wrote the record in between.
 func ExpireRecord(ctx context.Context, s Store, clock Clock, id string, state State, retention time.Duration) error {
 	if retention <= 0 {
 		return nil
 	}
-	rec, err := s.GetRequestRecord(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
+	for attempt := 1; ; attempt++ {
+		rec, err := s.GetRequestRecord(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read record of request %s to set its retention: %w", id, err)
+		}
+		if !rec.ExpiresAt.IsZero() {
+			return nil
+		}
+		now := clock.Now()
+		rec.State, rec.UpdatedAt, rec.ExpiresAt = state, now, now.Add(retention)
+		_, err = s.PutRequestRecord(ctx, rec)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt == expireAttempts {
+			return fmt.Errorf("set retention on record of request %s: %w", id, err)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	if !rec.ExpiresAt.IsZero() {
-		return nil
-	}
-	now := clock.Now()
-	rec.State, rec.UpdatedAt, rec.ExpiresAt = state, now, now.Add(retention)
-	if _, err := s.PutRequestRecord(ctx, rec); err != nil && !errors.Is(err, ErrConflict) {
-		return err
-	}
-	return nil
 }
 
 // ResolveAlert posts the outstanding review notes and the resolution note,
 // resolves the alert and records it. A claimed mapping without an alert ID
 // is looked up by dedup key first; none found means nothing to resolve.
+// ctx's logger is expected to carry provider and alert_id already.
 func ResolveAlert(ctx context.Context, n Notifier, s Store, clock Clock, req Request, a Alert, retention time.Duration) error {
 	if n == nil {
 		return fmt.Errorf("%w: provider %s is not configured", ErrInvalid, a.Target.Provider)
@@ -480,10 +508,17 @@ func ResolveAlert(ctx context.Context, n Notifier, s Store, clock Clock, req Req
 	}
 	if a.AlertID == "" && a.PendingRef != "" {
 		ref, err := n.Complete(ctx, a.PendingRef)
-		if err != nil {
+		switch {
+		case err == nil:
+			a.AlertID = ref.ID
+		case errors.Is(err, ErrTransient), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+			errors.Is(err, ErrAlertPending) && clock.Now().Sub(a.UpdatedAt) <= pendingFallback:
 			return fmt.Errorf("complete pending alert before resolving: %w", err)
+		default:
+			// The provider rejected the creation, or has forgotten it: if an
+			// alert was made after all, its dedup key finds it below.
+			logging.FromContext(ctx).Warn("pending alert creation will not complete; looking the alert up by its dedup key", "pending_ref", a.PendingRef, "error", err.Error())
 		}
-		a.AlertID = ref.ID
 	}
 	if a.AlertID == "" {
 		ref, err := findByKeys(ctx, n, a)
@@ -493,6 +528,7 @@ func ResolveAlert(ctx context.Context, n Notifier, s Store, clock Clock, req Req
 			return fmt.Errorf("look up alert by dedup key: %w", err)
 		default:
 			a.AlertID = ref.ID
+			ctx = logging.With(ctx, "found_alert_id", ref.ID)
 		}
 	}
 	if a.AlertID != "" {
@@ -516,7 +552,7 @@ func ResolveAlert(ctx context.Context, n Notifier, s Store, clock Clock, req Req
 	if _, err := s.UpdateAlert(ctx, a); err != nil {
 		return fmt.Errorf("record resolved alert: %w", err)
 	}
-	logging.FromContext(ctx).Info("alert resolved", "alert_id", a.AlertID, "provider", string(a.Target.Provider), "state", string(req.State))
+	logging.FromContext(ctx).Info("alert resolved", "state", string(req.State))
 	return nil
 }
 

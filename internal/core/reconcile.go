@@ -17,7 +17,10 @@ import (
 type Reconciler struct {
 	Poller *Poller
 	// ReopenClosed re-opens a fresh alert when a person resolved the alert in
-	// the provider while the request is still pending (default true).
+	// the provider while the request is still pending (default true). When
+	// false the closed alert is recorded (Alert.ClosedExternally) and left
+	// closed; its mapping stays open in the store until the request ends, so
+	// that it is then resolved and expires like any other.
 	ReopenClosed bool
 	// PageSize bounds one page of the open-mapping sweep.
 	PageSize int
@@ -25,24 +28,24 @@ type Reconciler struct {
 
 // Repairs counts what a reconcile run repaired.
 type Repairs struct {
-	Checked int
+	Checked int `json:"checked"`
 	// ResolvedMissed: request finished or gone, alert was still open.
-	ResolvedMissed int
+	ResolvedMissed int `json:"resolved_missed"`
 	// ClaimsRecovered: a crashed worker's claim, taken over; Adopted of them
 	// found their alert by dedup key, the rest created it.
-	ClaimsRecovered int
-	Adopted         int
+	ClaimsRecovered int `json:"claims_recovered"`
+	Adopted         int `json:"adopted"`
 	// ClosedExternally: alerts resolved by a person while still pending;
 	// Reopened of them got a fresh alert.
-	ClosedExternally int
-	Reopened         int
+	ClosedExternally int `json:"closed_externally"`
+	Reopened         int `json:"reopened"`
 	// PendingCompleted: asynchronous creations whose alert ID arrived.
-	PendingCompleted int
+	PendingCompleted int `json:"pending_completed"`
 	// Created: alerts the final poll created for requests without mapping.
-	Created   int
-	Errors    int
-	Remaining int
-	Poll      PollResult
+	Created   int        `json:"created"`
+	Errors    int        `json:"errors"`
+	Remaining int        `json:"remaining"`
+	Poll      PollResult `json:"poll"`
 }
 
 type repairCounter struct {
@@ -105,6 +108,8 @@ func (rc *Reconciler) Run(ctx context.Context) (Repairs, error) {
 		cursor = next
 	}
 	if tooLate(ctx, p.margin()) {
+		c.r.Remaining++ // the final poll is left for the next run
+		logging.FromContext(ctx).Warn("reconcile stopped before its final poll; it is left for the next run")
 		return c.r, nil
 	}
 	poll, err := p.Poll(ctx)
@@ -127,6 +132,9 @@ func (rc *Reconciler) repair(ctx context.Context, id string, alerts []Alert, c *
 		req = Request{ID: id, State: StateExpired}
 	case err != nil:
 		c.fail(ctx, "get access request failed", err)
+		return
+	}
+	if req.State.Resolved() && !p.expireFirst(ctx, req, c.fail) {
 		return
 	}
 	for _, a := range alerts {
@@ -152,16 +160,15 @@ func (rc *Reconciler) repair(ctx context.Context, id string, alerts []Alert, c *
 		case a.Status == AlertClaimed:
 			rc.recoverClaim(actx, req, a, c)
 		case a.AlertID == "" && a.PendingRef != "":
-			if _, ok := p.completePending(actx, n, a, &pollCounter{}); ok {
+			var pc pollCounter
+			if _, ok := p.completePending(actx, n, a, &pc); ok {
 				c.add(func(r *Repairs) { r.PendingCompleted++ })
+			}
+			if pc.r.Errors > 0 {
+				c.add(func(r *Repairs) { r.Errors += pc.r.Errors })
 			}
 		default:
 			rc.checkClosed(actx, req, a, c)
-		}
-	}
-	if req.State.Resolved() {
-		if err := ExpireRecord(ctx, p.Store, p.Clock, id, req.State, p.Retention); err != nil {
-			c.fail(ctx, "set retention on request record failed", err)
 		}
 	}
 }
@@ -208,17 +215,25 @@ func (rc *Reconciler) checkClosed(ctx context.Context, req Request, a Alert, c *
 	if err == nil && !ref.Resolved {
 		return
 	}
-	now := p.Clock.Now()
-	a.ClosedExternally = true
-	c.add(func(r *Repairs) { r.ClosedExternally++ })
 	if !rc.ReopenClosed {
-		a.Status, a.ResolvedAt = AlertResolved, now
+		if a.ClosedExternally {
+			return // recorded by an earlier run; followed until the request ends
+		}
+		// Left closed, but the mapping stays open in the store: the request
+		// is still pending, and only a tracked mapping is resolved (with
+		// its note and retention) when the request ends.
+		a.ClosedExternally = true
 		if _, err := p.Store.UpdateAlert(ctx, a); err != nil {
 			c.fail(ctx, "record externally closed alert failed", err)
+			return
 		}
+		c.add(func(r *Repairs) { r.ClosedExternally++ })
 		logging.FromContext(ctx).Info("repaired: alert closed by a person while the request is pending; left closed (reconcile/reopen_closed=false)")
 		return
 	}
+	now := p.Clock.Now()
+	a.ClosedExternally = true
+	c.add(func(r *Repairs) { r.ClosedExternally++ })
 	// Back to a claim of ours, then create a fresh alert under it.
 	a.Status, a.AlertID, a.PendingRef, a.NotedReviews = AlertClaimed, "", "", 0
 	a.LeaseOwner, a.LeaseUntil = p.Owner, now.Add(p.lease())

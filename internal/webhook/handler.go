@@ -64,7 +64,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		write(w, http.StatusNotFound, Response{Status: "refused", Message: "no such route"})
 		return
 	}
-	ctx = logging.With(ctx, "route", path, "provider", string(provider))
+	ctx = logging.With(ctx, "route", path)
 	if r.Method != http.MethodPost {
 		write(w, http.StatusMethodNotAllowed, Response{Status: "refused", Message: "POST only"})
 		return
