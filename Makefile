@@ -35,6 +35,9 @@ build-WebhookFunction:
 build-ReconcileFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reconcile
 
+run: deps ## see the whole flow in one command: the CLI's sandbox tour (moto_server, simulated Teleport, PagerDuty, Opsgenie)
+	$(GO) run ./cmd/oncallgate sandbox
+
 deps: ## download Go modules; install moto_server with pip only where it is missing
 	$(GO) mod download
 	@command -v moto_server >/dev/null 2>&1 || { echo "installing moto[server] with pip"; python3 -m pip install --quiet "moto[server]"; }

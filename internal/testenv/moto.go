@@ -26,6 +26,9 @@ type Moto struct {
 	// Endpoint is the base URL, e.g. http://127.0.0.1:41234.
 	Endpoint string
 	cmd      *exec.Cmd
+	proxy    *http.Server
+	logPath  string
+	stopOnce sync.Once
 }
 
 // Region used against moto.
@@ -53,10 +56,37 @@ func StartMoto(tb testing.TB) *Moto {
 
 // StopMoto stops the shared moto_server if one was started.
 func StopMoto() {
-	if sharedMoto != nil && sharedMoto.cmd.Process != nil {
-		_ = syscall.Kill(-sharedMoto.cmd.Process.Pid, syscall.SIGKILL)
-		_ = sharedMoto.cmd.Wait()
+	if sharedMoto != nil {
+		sharedMoto.Stop()
 	}
+}
+
+// StartMotoProcess starts a moto_server of its own, outside any test (the
+// operator CLI's sandbox mode). The caller stops it with Stop. It fails
+// when moto_server is not installed (pip install 'moto[server]').
+func StartMotoProcess() (*Moto, error) {
+	m, err := startMoto()
+	if err != nil {
+		return nil, fmt.Errorf("start moto_server: %w", err)
+	}
+	return m, nil
+}
+
+// Stop kills the moto_server process group and closes the loopback proxy
+// in front of it. It may be called more than once.
+func (m *Moto) Stop() {
+	m.stopOnce.Do(func() {
+		if m.proxy != nil {
+			_ = m.proxy.Close()
+		}
+		if m.cmd != nil && m.cmd.Process != nil {
+			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+			_ = m.cmd.Wait()
+		}
+		if m.logPath != "" {
+			_ = os.Remove(m.logPath)
+		}
+	})
 }
 
 func startMoto() (*Moto, error) {
@@ -80,14 +110,16 @@ func startMoto() (*Moto, error) {
 		return nil, err
 	}
 	backend := fmt.Sprintf("http://127.0.0.1:%d", port)
-	m := &Moto{cmd: cmd}
+	m := &Moto{cmd: cmd, logPath: logFile.Name()}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(backend + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
-			m.Endpoint, err = serialize(backend)
+			m.Endpoint, m.proxy, err = serialize(backend)
 			if err != nil {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				_ = cmd.Wait()
 				return nil, err
 			}
 			return m, nil
@@ -129,16 +161,16 @@ func (m *Moto) Reset(ctx context.Context) error {
 // thread and moto's DynamoDB backend does not lock, so two conditional
 // writes to one item can both pass their check; DynamoDB never allows that.
 // Serializing restores the per-item atomicity the store relies on.
-func serialize(backend string) (string, error) {
+func serialize(backend string) (string, *http.Server, error) {
 	target, err := url.Parse(backend)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var mu sync.Mutex
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -146,7 +178,7 @@ func serialize(backend string) (string, error) {
 		proxy.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	return "http://" + l.Addr().String(), nil
+	return "http://" + l.Addr().String(), srv, nil
 }
 
 func freePort() (int, error) {

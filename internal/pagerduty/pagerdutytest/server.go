@@ -112,10 +112,11 @@ func WithRateLimit(perMinute int) Option { return func(s *Server) { s.rateLimit 
 
 // Server is a running sandbox. All methods are safe for concurrent use.
 type Server struct {
-	t       testing.TB
-	srv     *httptest.Server
-	mux     *http.ServeMux
-	closing chan struct{}
+	t         testing.TB // nil outside a test (New)
+	srv       *httptest.Server
+	mux       *http.ServeMux
+	closing   chan struct{}
+	closeOnce sync.Once
 
 	apiKey    string
 	maxPage   int
@@ -141,6 +142,22 @@ type Server struct {
 // Start starts a sandbox on 127.0.0.1 and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s, err := start(t, opts)
+	if err != nil {
+		t.Fatalf("pagerdutytest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New starts a sandbox on 127.0.0.1 outside a test, for the operator CLI's
+// sandbox mode; Close stops it. Misuse that would fail a test (AddOnCall
+// with an unknown user, ...) panics instead.
+func New(opts ...Option) (*Server, error) {
+	return start(nil, opts)
+}
+
+func start(t testing.TB, opts []Option) (*Server, error) {
 	s := &Server{
 		t:        t,
 		mux:      http.NewServeMux(),
@@ -161,16 +178,39 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s.routes()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("pagerdutytest: listen on 127.0.0.1: %v", err)
+		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
 	}
 	s.srv = httptest.NewUnstartedServer(s.mux)
 	s.srv.Listener = ln
 	s.srv.Start()
-	t.Cleanup(func() {
+	return s, nil
+}
+
+// Close stops the sandbox, releasing hung requests first. It may be called
+// more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
 		close(s.closing) // release hung requests first, or Close waits on them
 		s.srv.Close()
 	})
-	return s
+}
+
+// helper marks the caller as a test helper when the sandbox belongs to a
+// test.
+func (s *Server) helper() {
+	if s.t != nil {
+		s.t.Helper()
+	}
+}
+
+// fatalf fails the test that owns the sandbox, or panics outside a test:
+// either way the caller misused the sandbox.
+func (s *Server) fatalf(format string, args ...any) {
+	if s.t != nil {
+		s.t.Helper()
+		s.t.Fatalf(format, args...)
+	}
+	panic(fmt.Sprintf(format, args...))
 }
 
 // URL is the API root to configure the client with.

@@ -133,11 +133,11 @@ func (s *Server) AddService(name string) core.PagerDutyService {
 // AddOnCall puts a user on call in an escalation policy at a level (1 is the
 // first).
 func (s *Server) AddOnCall(userID, policyID string, level int) {
-	s.t.Helper()
+	s.helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.userByID(userID) == nil || s.policyByID(policyID) == nil {
-		s.t.Fatalf("pagerdutytest: AddOnCall: unknown user %q or escalation policy %q", userID, policyID)
+		s.fatalf("pagerdutytest: AddOnCall: unknown user %q or escalation policy %q", userID, policyID)
 	}
 	s.oncalls = append(s.oncalls, oncall{userID: userID, policyID: policyID, level: level})
 }
@@ -146,16 +146,16 @@ func (s *Server) AddOnCall(userID, policyID string, level int) {
 // triggered, acknowledged or resolved, as if something other than oncallgate
 // had opened it.
 func (s *Server) AddIncident(serviceID, assigneeUserID, status string, opts ...IncidentOption) Incident {
-	s.t.Helper()
+	s.helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.serviceByID(serviceID) == nil || s.userByID(assigneeUserID) == nil {
-		s.t.Fatalf("pagerdutytest: AddIncident: unknown service %q or user %q", serviceID, assigneeUserID)
+		s.fatalf("pagerdutytest: AddIncident: unknown service %q or user %q", serviceID, assigneeUserID)
 	}
 	switch status {
 	case "triggered", "acknowledged", "resolved":
 	default:
-		s.t.Fatalf("pagerdutytest: AddIncident: bad status %q", status)
+		s.fatalf("pagerdutytest: AddIncident: bad status %q", status)
 	}
 	in := &incident{
 		id:        s.nextID("I"),
@@ -171,7 +171,7 @@ func (s *Server) AddIncident(serviceID, assigneeUserID, status string, opts ...I
 		o(in)
 	}
 	if in.key != "" && in.status != "resolved" && s.openByKey(serviceID, in.key) != nil {
-		s.t.Fatalf("pagerdutytest: AddIncident: an open incident with key %q already exists", in.key)
+		s.fatalf("pagerdutytest: AddIncident: an open incident with key %q already exists", in.key)
 	}
 	s.incidents = append(s.incidents, in)
 	return in.snapshot()
@@ -184,12 +184,12 @@ func (s *Server) Resolve(incidentID string) { s.setStatus(incidentID, "resolved"
 func (s *Server) Acknowledge(incidentID string) { s.setStatus(incidentID, "acknowledged") }
 
 func (s *Server) setStatus(incidentID, status string) {
-	s.t.Helper()
+	s.helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in := s.incidentByID(incidentID)
 	if in == nil {
-		s.t.Fatalf("pagerdutytest: unknown incident %q", incidentID)
+		s.fatalf("pagerdutytest: unknown incident %q", incidentID)
 	}
 	in.status = status
 }
