@@ -254,24 +254,35 @@ type ScheduleApprover struct {
 	Directory ScheduleDirectory
 }
 
-// Decide implements Approver.
+// Decide implements Approver. An unknown schedule is logged and skipped.
+// A schedule whose on-call list hides some responder's email (JSM privacy
+// settings) still counts the emails it shows; when the requester is not
+// among them the reason says why oncallgate could not tell.
 func (a ScheduleApprover) Decide(ctx context.Context, req Request, schedules []string, _ ApprovalPolicy) (Verdict, error) {
-	var missing []string
+	var missing, hidden []string
 	for _, s := range schedules {
 		emails, err := a.Directory.OnCallEmails(ctx, s)
-		if errors.Is(err, ErrNotFound) {
-			logging.FromContext(ctx).Warn("on-call schedule not found; ignoring it", "schedule", s, "error", err.Error())
-			missing = append(missing, s)
-			continue
-		}
-		if err != nil {
-			return Verdict{}, fmt.Errorf("list on-call of schedule %q: %w", s, err)
-		}
-		for _, e := range emails {
-			if strings.EqualFold(strings.TrimSpace(e), req.User) {
-				return Verdict{Approve: true, Reason: OnCallReason(req.User, "schedule(s)", []string{s}, nil)}, nil
+		if err == nil || errors.Is(err, ErrEmailHidden) {
+			for _, e := range emails {
+				if strings.EqualFold(strings.TrimSpace(e), req.User) {
+					return Verdict{Approve: true, Reason: OnCallReason(req.User, "schedule(s)", []string{s}, nil)}, nil
+				}
 			}
 		}
+		switch {
+		case errors.Is(err, ErrEmailHidden):
+			logging.FromContext(ctx).Warn("on-call responder's email is not visible; they cannot be matched", "schedule", s, "error", err.Error())
+			hidden = append(hidden, err.Error())
+		case errors.Is(err, ErrNotFound):
+			logging.FromContext(ctx).Warn("on-call schedule not found; ignoring it", "schedule", s, "error", err.Error())
+			missing = append(missing, s)
+		case err != nil:
+			return Verdict{}, fmt.Errorf("list on-call of schedule %q: %w", s, err)
+		}
+	}
+	if len(hidden) > 0 {
+		return Verdict{Reason: fmt.Sprintf("could not tell whether %s is on call in %s: %s",
+			req.User, strings.Join(schedules, ", "), strings.Join(hidden, "; "))}, nil
 	}
 	if len(missing) == len(schedules) {
 		return Verdict{Reason: fmt.Sprintf("none of the schedules %s was found", strings.Join(schedules, ", "))}, nil

@@ -41,6 +41,12 @@ var (
 	// ErrAlertPending is returned by Notifier.Complete while an asynchronous
 	// alert creation (Opsgenie, JSM) has not produced an alert ID yet.
 	ErrAlertPending = errors.New("alert creation still pending")
+	// ErrEmailHidden is matched (together with ErrNotFound) by a
+	// ScheduleDirectory error saying the schedule exists but the email of
+	// some on-call responder is hidden by their privacy settings (JSM), so
+	// that responder cannot be matched to a Teleport user. The emails that
+	// could be read are returned alongside the error.
+	ErrEmailHidden = errors.New("email address of an on-call responder is not visible")
 )
 
 // TransientError is a transient failure that carries the wait the remote side

@@ -126,7 +126,9 @@ type PagerDutyDirectory interface {
 type ScheduleDirectory interface {
 	// OnCallEmails returns the emails of the schedule's current on-call
 	// responders; ErrNotFound for an unknown schedule. JSM returns an error
-	// naming the account when an email is hidden by privacy settings.
+	// naming the account when an email is hidden by privacy settings; it
+	// matches ErrEmailHidden (and ErrNotFound), and the visible emails come
+	// with it.
 	OnCallEmails(ctx context.Context, schedule string) ([]string, error)
 }
 

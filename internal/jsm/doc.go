@@ -40,6 +40,10 @@
 //   - error bodies carry "message", "errorMessages" or "errors"; all three
 //     are read when present.
 //
+// Moving from the opsgenie provider to this one (host, credentials,
+// annotation names, Opsgenie's end of support on 2027-04-05) is described
+// in docs/jsm-migration.md.
+//
 // This package must not decide anything about access requests, retry on its
 // own, or put the integration key or API token anywhere but request
 // headers: never in logs or error texts.

@@ -69,7 +69,8 @@ func transientStatus(code int) bool {
 
 // HiddenEmailError reports on-call accounts whose email the API user cannot
 // see, so they cannot be matched to a Teleport user. It matches
-// core.ErrNotFound: for those accounts no email was found.
+// core.ErrEmailHidden, and core.ErrNotFound: for those accounts no email was
+// found.
 type HiddenEmailError struct {
 	Schedule   string
 	AccountIDs []string
@@ -83,8 +84,10 @@ func (e *HiddenEmailError) Error() string {
 		e.Schedule, strings.Join(e.AccountIDs, ", "))
 }
 
-// Is makes the error match core.ErrNotFound.
-func (e *HiddenEmailError) Is(target error) bool { return target == core.ErrNotFound }
+// Is makes the error match core.ErrEmailHidden and core.ErrNotFound.
+func (e *HiddenEmailError) Is(target error) bool {
+	return target == core.ErrEmailHidden || target == core.ErrNotFound
+}
 
 // errorBody reads the error shapes Atlassian APIs use.
 type errorBody struct {

@@ -146,8 +146,8 @@ func TestOnCallEmails(t *testing.T) {
 	})
 	t.Run("hidden email is a clear not-found error", func(t *testing.T) {
 		got, err := d.OnCallEmails(t.Context(), "Secretive")
-		if !errors.Is(err, core.ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
+		if !errors.Is(err, core.ErrNotFound) || !errors.Is(err, core.ErrEmailHidden) {
+			t.Fatalf("err = %v, want ErrNotFound and ErrEmailHidden", err)
 		}
 		var hidden *jsm.HiddenEmailError
 		if !errors.As(err, &hidden) || !slices.Equal(hidden.AccountIDs, []string{"acc-carol"}) {

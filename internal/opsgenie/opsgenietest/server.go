@@ -179,6 +179,7 @@ type Server struct {
 	done         chan struct{}
 	closeOnce    sync.Once
 	calls        atomic.Int64
+	createPosts  atomic.Int64
 	respSeq      atomic.Int64
 
 	mu          sync.Mutex
@@ -237,6 +238,9 @@ func (s *Server) Shutdown() { s.closeOnce.Do(func() { close(s.done) }) }
 // ServeHTTP serves the Opsgenie API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls.Add(1)
+	if r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == "/v2/alerts" {
+		s.createPosts.Add(1)
+	}
 	if f, ok := s.nextFault(r.URL.Path); ok {
 		if f.Hang {
 			select {
@@ -281,6 +285,20 @@ func (s *Server) FailNext(n int, f Fault) {
 
 // Calls returns how many requests reached the sandbox.
 func (s *Server) Calls() int64 { return s.calls.Load() }
+
+// CreateCalls returns how many alert creations (POST /v2/alerts) reached
+// the sandbox, failed ones included, and how many of them it accepted (202):
+// tests that must not rely on alias dedup to hide duplicates check both.
+func (s *Server) CreateCalls() (posted, accepted int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.requests {
+		if r.create != nil {
+			accepted++
+		}
+	}
+	return int(s.createPosts.Load()), accepted
+}
 
 func (s *Server) nextID() string {
 	s.seq++
