@@ -103,3 +103,20 @@ func (e *AnnotationError) Error() string {
 
 // Is makes an AnnotationError match ErrInvalid.
 func (e *AnnotationError) Is(target error) bool { return target == ErrInvalid }
+
+// KindOfStatus maps an HTTP error status to its error kind, the same way for
+// every provider adapter: 401/403 ErrPermission, 404 ErrNotFound, 408, 429
+// and 5xx ErrTransient, any other 4xx ErrInvalid; nil below 400.
+func KindOfStatus(status int) error {
+	switch {
+	case status < 400:
+		return nil
+	case status == 401 || status == 403:
+		return ErrPermission
+	case status == 404:
+		return ErrNotFound
+	case status == 408 || status == 429 || status >= 500:
+		return ErrTransient
+	}
+	return ErrInvalid
+}

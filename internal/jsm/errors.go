@@ -47,25 +47,7 @@ func (e *APIError) Error() string {
 }
 
 // Is matches the core error kind of the status code.
-func (e *APIError) Is(target error) bool {
-	code := e.StatusCode
-	switch target {
-	case core.ErrPermission:
-		return code == http.StatusUnauthorized || code == http.StatusForbidden
-	case core.ErrNotFound:
-		return code == http.StatusNotFound
-	case core.ErrTransient:
-		return transientStatus(code)
-	case core.ErrInvalid:
-		return code >= 400 && code < 500 && !transientStatus(code) &&
-			code != http.StatusUnauthorized && code != http.StatusForbidden && code != http.StatusNotFound
-	}
-	return false
-}
-
-func transientStatus(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
-}
+func (e *APIError) Is(target error) bool { return target == core.KindOfStatus(e.StatusCode) }
 
 // HiddenEmailError reports on-call accounts whose email the API user cannot
 // see, so they cannot be matched to a Teleport user. It matches
@@ -119,7 +101,7 @@ func classify(api string, resp *http.Response, now time.Time) error {
 	if len(e.Message) > 300 {
 		e.Message = e.Message[:300] + "..."
 	}
-	if !transientStatus(resp.StatusCode) {
+	if core.KindOfStatus(resp.StatusCode) != core.ErrTransient {
 		return e
 	}
 	wait := retryAfter(resp.Header, now)

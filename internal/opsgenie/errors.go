@@ -71,24 +71,7 @@ func (e *APIError) Error() string {
 }
 
 // Is matches the core error kind of the status code.
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case core.ErrPermission:
-		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
-	case core.ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
-	case core.ErrTransient:
-		return transientStatus(e.StatusCode)
-	case core.ErrInvalid:
-		return e.StatusCode >= 400 && e.StatusCode < 500 && !transientStatus(e.StatusCode) &&
-			e.StatusCode != http.StatusUnauthorized && e.StatusCode != http.StatusForbidden && e.StatusCode != http.StatusNotFound
-	}
-	return false
-}
-
-func transientStatus(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
-}
+func (e *APIError) Is(target error) bool { return target == core.KindOfStatus(e.StatusCode) }
 
 // RequestFailedError reports an asynchronous request that Opsgenie processed
 // and rejected (request status isSuccess=false). It matches ErrNotFound when
@@ -143,7 +126,7 @@ func classify(provider core.Provider, resp *http.Response, now time.Time) error 
 			apiErr.Message = apiErr.Message[:200] + "..."
 		}
 	}
-	if !transientStatus(resp.StatusCode) {
+	if core.KindOfStatus(resp.StatusCode) != core.ErrTransient {
 		return apiErr
 	}
 	wait := retryAfter(resp.Header, now)

@@ -287,7 +287,7 @@ func (c *Client) statusError(call string, resp *http.Response) error {
 	if ae.Message == "" {
 		ae.Message = http.StatusText(resp.StatusCode)
 	}
-	if kindOf(resp.StatusCode) != core.ErrTransient {
+	if core.KindOfStatus(resp.StatusCode) != core.ErrTransient {
 		return ae
 	}
 	var wait time.Duration

@@ -3,7 +3,6 @@ package pagerduty
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/oncallgate/oncallgate/internal/core"
@@ -53,20 +52,7 @@ func (e *APIError) Error() string {
 }
 
 // Is reports whether target is the core error kind of e's status.
-func (e *APIError) Is(target error) bool { return target == kindOf(e.Status) }
-
-// kindOf maps an HTTP status to a core error kind.
-func kindOf(status int) error {
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return core.ErrPermission
-	case status == http.StatusNotFound:
-		return core.ErrNotFound
-	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
-		return core.ErrTransient
-	}
-	return core.ErrInvalid
-}
+func (e *APIError) Is(target error) bool { return target == core.KindOfStatus(e.Status) }
 
 // NotFoundError says which PagerDuty object a lookup by name did not find.
 // It matches core.ErrNotFound.
