@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -167,6 +169,9 @@ func serialize(backend string) (string, *http.Server, error) {
 		return "", nil, err
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	// Tests cancel calls on purpose (simulated crashes); the proxy's
+	// "context canceled" lines would only be noise.
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
 	var mu sync.Mutex
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
