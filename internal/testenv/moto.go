@@ -3,9 +3,9 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
