@@ -160,6 +160,7 @@ func TestPollerBinaryOpensTheIncidentOfAPendingRequest(t *testing.T) {
 	// Cold, then warm: the second run finds nothing new to do.
 	for i, wantCreated := range []int{1, 0} {
 		res := invoke(t, s, event)
+		t.Logf("poller run %d (%s) took %s", i, map[int]string{0: "cold, creates the incident", 1: "warm, steady state"}[i], res.Duration)
 		rep := decodeReport(t, res)
 		if !rep.OK || rep.Result.Pending != 1 || rep.Result.AlertsCreated != wantCreated || rep.Result.Errors != 0 {
 			t.Fatalf("run %d answered %s", i, res.Payload)
