@@ -172,13 +172,25 @@ func (d *Decider) Decide(ctx context.Context, a Action) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("identify webhook actor: %w", err)
 	}
 	ctx = logging.With(ctx, "actor", actor)
+	a.ActorEmail = actor // the delivery record names who acted
 
+	proposed := StateDenied
+	if a.Approve {
+		proposed = StateApproved
+	}
 	req, err := d.Teleport.GetRequest(ctx, reqID)
 	if errors.Is(err, ErrNotFound) {
 		return refuseNoted(RefuseNotPending, "the access request no longer exists")
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("get access request %s: %w", reqID, err)
+	}
+	if req.State == proposed {
+		// What the actor asks for already holds (another delivery of this
+		// press, or a colleague who pressed the same button first): nothing
+		// to change and nothing to refuse.
+		logging.FromContext(ctx).Info("access request already has the proposed state; nothing to do", "state", string(req.State))
+		return finish(Outcome{Status: OutcomeAccepted, Message: "already " + proposed.Verb()}, "")
 	}
 	if req.State != StatePending {
 		return refuseNoted(RefuseNotPending, fmt.Sprintf("the access request is already %s", req.State.Verb()))
@@ -199,10 +211,6 @@ func (d *Decider) Decide(ctx context.Context, a Action) (Outcome, error) {
 		}
 	}
 
-	proposed := StateDenied
-	if a.Approve {
-		proposed = StateApproved
-	}
 	channel := providerTitle(a.Provider)
 	reason := fmt.Sprintf("%s by %s via %s %s action", capitalize(proposed.Verb()), actor, channel, alertNoun(a.Provider))
 	err = d.Teleport.SubmitReview(ctx, ReviewSubmission{RequestID: reqID, Proposed: proposed, Reason: reason, Delegator: string(a.Provider) + ":" + actor})
@@ -210,13 +218,29 @@ func (d *Decider) Decide(ctx context.Context, a Action) (Outcome, error) {
 	case errors.Is(err, ErrReviewsUnsupported):
 		return refuseNoted(RefuseReviewsDisabled, "this Teleport cluster does not accept reviews from plugins (needs Teleport Enterprise)")
 	case errors.Is(err, ErrAlreadyReviewed):
+		// The plugin reviewed the request since it was read above (a
+		// concurrent delivery). That is success unless the earlier review
+		// decided the other way, which the actor must hear about.
+		if now, gerr := d.Teleport.GetRequest(ctx, reqID); gerr == nil && now.State.Resolved() && now.State != proposed {
+			return refuseNoted(RefuseNotPending, fmt.Sprintf("the access request is already %s", now.State.Verb()))
+		}
 		logging.FromContext(ctx).Info("request already reviewed by the plugin; treating as done")
 		return finish(Outcome{Status: OutcomeAccepted, Message: "already reviewed"}, "")
 	case err != nil:
 		return Outcome{}, fmt.Errorf("submit %s review for request %s: %w", proposed.Verb(), reqID, err)
 	}
 	logging.FromContext(ctx).Info("webhook review submitted", "proposed", string(proposed))
-	return finish(Outcome{Status: OutcomeAccepted, Message: "review submitted"}, fmt.Sprintf("%s submitted a %s review through the %s action.", actor, strings.ToUpper(string(proposed)), capitalize(a.verb())))
+	return finish(Outcome{Status: OutcomeAccepted, Message: "review submitted"}, reviewActionNote(actor, proposed, a.verb()))
+}
+
+// reviewActionNote is the alert note saying that actor's press of the
+// Approve/Deny action (verb "approve" or "deny") submitted a review.
+func reviewActionNote(actor string, proposed State, verb string) string {
+	article := "a"
+	if proposed == StateApproved {
+		article = "an"
+	}
+	return fmt.Sprintf("%s submitted %s %s review through the %s action.", actor, article, strings.ToUpper(string(proposed)), capitalize(verb))
 }
 
 func (d *Decider) findMapping(ctx context.Context, reqID string, a Action) (Alert, error) {
@@ -291,14 +315,15 @@ func (d *Decider) onCall(ctx context.Context, actor string, req Request, m Alert
 	}
 	for _, s := range schedules {
 		emails, err := dir.OnCallEmails(ctx, s)
+		// The emails a directory could read come with ErrEmailHidden.
+		if (err == nil || errors.Is(err, ErrEmailHidden)) && containsFold(emails, actor) {
+			return true, s, nil
+		}
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return false, "", err
-		}
-		if containsFold(emails, actor) {
-			return true, s, nil
 		}
 	}
 	return false, "schedule(s) " + strings.Join(schedules, ", "), nil
