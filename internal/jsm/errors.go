@@ -6,15 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oncallgate/oncallgate/internal/core"
+	"github.com/oncallgate/oncallgate/internal/opsgenie"
 )
 
-// DefaultRetryAfter is the wait attached to a 429 answer that names none.
-const DefaultRetryAfter = 10 * time.Second
+// DefaultRetryAfter is the wait attached to a 429 answer that names none,
+// the same as Opsgenie's.
+const DefaultRetryAfter = opsgenie.DefaultRetryAfter
 
 // maxErrorBody bounds how much of an error answer is read.
 const maxErrorBody = 64 << 10
@@ -104,26 +105,11 @@ func classify(api string, resp *http.Response, now time.Time) error {
 	if core.KindOfStatus(resp.StatusCode) != core.ErrTransient {
 		return e
 	}
-	wait := retryAfter(resp.Header, now)
+	wait := opsgenie.RetryAfter(resp.Header, now)
 	if wait == 0 && resp.StatusCode == http.StatusTooManyRequests {
 		wait = DefaultRetryAfter
 	}
 	return core.Transient(e, wait)
-}
-
-// retryAfter reads Retry-After as seconds or an HTTP date; zero when absent.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
 }
 
 // transportError classifies a failure to get any answer: transient.

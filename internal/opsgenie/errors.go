@@ -129,16 +129,17 @@ func classify(provider core.Provider, resp *http.Response, now time.Time) error 
 	if core.KindOfStatus(resp.StatusCode) != core.ErrTransient {
 		return apiErr
 	}
-	wait := retryAfter(resp.Header, now)
+	wait := RetryAfter(resp.Header, now)
 	if wait == 0 && resp.StatusCode == http.StatusTooManyRequests {
 		wait = DefaultRetryAfter
 	}
 	return core.Transient(apiErr, wait)
 }
 
-// retryAfter reads the wait the API asked for: Retry-After (seconds or an
+// RetryAfter reads the wait the API asked for: Retry-After (seconds or an
 // HTTP date), else Opsgenie's X-RateLimit-Period-In-Sec. Zero when neither.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// The JSM adapter uses it too: JSM Operations inherits Opsgenie's limits.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
 			return time.Duration(secs) * time.Second
