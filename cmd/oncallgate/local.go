@@ -338,7 +338,7 @@ func (s *scheduler) watch(ctx context.Context) {
 		started := time.Now()
 		svc, err := s.app.Services(ctx)
 		if err == nil {
-			err = svc.Teleport.Watch(ctx, func(core.Request, bool) {
+			err = svc.Teleport.Watch(ctx, nil, func(core.Request, bool) {
 				select {
 				case s.trigger <- struct{}{}:
 				default:

@@ -74,12 +74,16 @@ type FunctionSpec struct {
 	Timeout  time.Duration
 }
 
-// Functions are the three Lambda functions. The poller's timeout stays at a
-// minute so runs on a one-minute schedule barely overlap (the reserved
-// concurrency bounds the rest); PagerDuty gives a custom action 16 s to
-// answer, so the webhook stops at 15 s.
+// Functions are the three Lambda functions. The poller times out after 70 s
+// and starts no work in its last deadline_margin (10 s): on a one-minute
+// schedule a run that has more than a minute of work (a burst at the
+// provider's rate limit) hands over to the next run without an idle gap, and
+// the optional watch window (poller/watch_window 1m) keeps a watcher open
+// the whole minute. Runs overlap by the seconds in-flight work takes; the
+// reserved concurrency bounds the rest. PagerDuty gives a custom action 16 s
+// to answer, so the webhook stops at 15 s.
 var Functions = struct{ Poller, Webhook, Reconcile FunctionSpec }{
-	Poller:    FunctionSpec{"PollerFunction", "poller", "oncallgate: opens, annotates and resolves alerts for Teleport access requests", 256, 60 * time.Second},
+	Poller:    FunctionSpec{"PollerFunction", "poller", "oncallgate: opens, annotates and resolves alerts for Teleport access requests", 256, 70 * time.Second},
 	Webhook:   FunctionSpec{"WebhookFunction", "webhook", "oncallgate: Approve/Deny callbacks from PagerDuty, Opsgenie and JSM", 256, 15 * time.Second},
 	Reconcile: FunctionSpec{"ReconcileFunction", "reconcile", "oncallgate: repairs drift between Teleport, the table and the providers", 256, 300 * time.Second},
 }

@@ -263,6 +263,7 @@ func (a *App) Poller(ctx context.Context, owner string) (*core.Poller, *Services
 	cfg := s.Config
 	return &core.Poller{
 		Teleport:      s.Teleport,
+		Watcher:       s.Teleport,
 		Store:         a.Store,
 		Notifiers:     s.Notifiers,
 		Approvers:     s.Approvers,

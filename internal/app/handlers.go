@@ -50,7 +50,7 @@ func (a *App) HandlePoll(ctx context.Context, _ events.EventBridgeEvent) (PollRe
 	rep := PollReport{}
 	p, _, err := a.Poller(ctx, ownerFrom(ctx, "poller"))
 	if err == nil {
-		rep.Result, err = p.Poll(ctx)
+		rep.Result, err = p.Run(ctx)
 	}
 	rep.DurationMs = time.Since(start).Milliseconds()
 	a.recordPoll(ctx, rep.Result, err, rep.DurationMs)
@@ -63,7 +63,8 @@ func (a *App) HandlePoll(ctx context.Context, _ events.EventBridgeEvent) (PollRe
 	r := rep.Result
 	logging.FromContext(ctx).Info("poll finished", "pending", r.Pending, "alerts_created", r.AlertsCreated,
 		"alerts_resolved", r.AlertsResolved, "notes", r.NotesPosted, "auto_approved", r.AutoApproved,
-		"errors", r.Errors, "remaining", r.Remaining, "duration_ms", rep.DurationMs)
+		"errors", r.Errors, "remaining", r.Remaining, "changes", r.Changes, "watch_restarts", r.WatchRestarts,
+		"duration_ms", rep.DurationMs)
 	return rep, nil
 }
 

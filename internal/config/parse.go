@@ -21,6 +21,10 @@ import (
 // maxTags is Opsgenie's limit of tags per alert (JSM shares it).
 const maxTags = 20
 
+// maxWatchWindow is the longest watch window: a Lambda function runs at most
+// 15 minutes.
+const maxWatchWindow = 15 * time.Minute
+
 // opsgenieHosts are the accepted shortcuts for opsgenie/api_url.
 var opsgenieHosts = map[string]string{
 	"us": "https://api.opsgenie.com",
@@ -105,6 +109,10 @@ func parse(prefix string, params map[string]string, hidden map[string]bool, secr
 		Concurrency:    p.integer("poller/concurrency", 1),
 		ClaimLease:     p.duration("poller/claim_lease", false),
 		DeadlineMargin: p.duration("poller/deadline_margin", true),
+		WatchWindow:    p.duration("poller/watch_window", true),
+	}
+	if c.Poller.WatchWindow > maxWatchWindow {
+		p.bad("poller/watch_window", "want at most 15m (the longest a Lambda function runs)")
 	}
 	c.Reconcile = ReconcileConfig{
 		ReopenClosed: p.boolean("reconcile/reopen_closed"),

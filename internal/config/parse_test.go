@@ -120,6 +120,7 @@ func TestParseNormalizesValues(t *testing.T) {
 		"webhook/approvers":                     "Alice@Example.com, bob@example.com,alice@example.com",
 		"log_level":                             "WARNING",
 		"poller/deadline_margin":                "0s",
+		"poller/watch_window":                   "1m",
 	} {
 		params[k] = v
 	}
@@ -147,6 +148,7 @@ func TestParseNormalizesValues(t *testing.T) {
 		{"approvers lower-cased and deduplicated", cfg.Webhook.Approvers, []string{"alice@example.com", "bob@example.com"}},
 		{"log level warning", cfg.LogLevel, slog.LevelWarn},
 		{"zero deadline margin allowed", cfg.Poller.DeadlineMargin, time.Duration(0)},
+		{"watch window", cfg.Poller.WatchWindow, time.Minute},
 		{"signing secrets array", cfg.Secrets.PagerDutySigningSecrets, []string{pdSign1Value, pdSign2Value}},
 		{"policies of enabled providers", len(cfg.Policies()), 2},
 		{"webhook settings", cfg.Webhook.Settings().Approvers, []string{"alice@example.com", "bob@example.com"}},
@@ -181,6 +183,10 @@ func problemCases() []problemCase {
 	return []problemCase{
 		{name: "missing teleport address", set: map[string]string{"teleport/address": ""},
 			want: []string{"parameter /oncallgate/teleport/address: is required but not set"}},
+		{name: "watch window longer than a Lambda runs", set: map[string]string{"poller/watch_window": "16m"},
+			want: []string{`parameter /oncallgate/poller/watch_window: want at most 15m (the longest a Lambda function runs), got "16m"`}},
+		{name: "negative watch window", set: map[string]string{"poller/watch_window": "-1s"},
+			want: []string{`parameter /oncallgate/poller/watch_window: want a duration`}},
 		{name: "missing providers", set: map[string]string{"providers": ""},
 			want: []string{"parameter /oncallgate/providers: is required but not set"}},
 		{name: "missing pagerduty from_email", set: map[string]string{"pagerduty/from_email": ""},

@@ -17,7 +17,10 @@ import (
 // state. Every step is safe to repeat: a crash anywhere is repaired by the
 // next run (or by Reconciler).
 type Poller struct {
-	Teleport  Teleport
+	Teleport Teleport
+	// Watcher streams request changes during the watch window (Run); nil
+	// disables the window.
+	Watcher   Watcher
 	Store     Store
 	Notifiers map[Provider]Notifier
 	// Approvers decide auto-approval per provider; nil entries disable it.
@@ -52,6 +55,10 @@ type PollResult struct {
 	Errors         int            `json:"errors"`
 	ErrorsByKind   map[string]int `json:"errors_by_kind,omitempty"`
 	Remaining      int            `json:"remaining"`
+	// Changes counts the request changes the watch window handled;
+	// WatchRestarts how often its watcher had to be opened again.
+	Changes       int `json:"changes,omitempty"`
+	WatchRestarts int `json:"watch_restarts,omitempty"`
 }
 
 type pollCounter struct {
@@ -131,22 +138,29 @@ func (p *Poller) margin() time.Duration {
 // logged, counted and left for the next run.
 func (p *Poller) Poll(ctx context.Context) (PollResult, error) {
 	var c pollCounter
+	_, err := p.listingPass(ctx, &c)
+	return c.r, err
+}
+
+// listingPass is one poll: it lists every pending request and every open
+// mapping, works through them, and returns the pending requests it saw.
+func (p *Poller) listingPass(ctx context.Context, c *pollCounter) ([]Request, error) {
 	pending, err := p.Teleport.ListPendingRequests(ctx)
 	if err != nil {
-		return c.r, fmt.Errorf("list pending access requests: %w", err)
+		return nil, fmt.Errorf("list pending access requests: %w", err)
 	}
 	open, err := listAllOpen(ctx, p.Store)
 	if err != nil {
-		return c.r, fmt.Errorf("list open alert mappings: %w", err)
+		return nil, fmt.Errorf("list open alert mappings: %w", err)
 	}
-	c.r.Pending = len(pending)
+	c.add(func(r *PollResult) { r.Pending = len(pending) })
 
 	pendingIDs := make(map[string]bool, len(pending))
 	var jobs []func(context.Context)
 	for _, req := range pending {
 		req := req
 		pendingIDs[req.ID] = true
-		jobs = append(jobs, func(ctx context.Context) { p.handlePending(ctx, req, open[req.ID], &c) })
+		jobs = append(jobs, func(ctx context.Context) { p.handlePending(ctx, req, open[req.ID], c) })
 	}
 	// Tracked requests that are no longer pending get resolved.
 	var finished []string
@@ -158,14 +172,15 @@ func (p *Poller) Poll(ctx context.Context) (PollResult, error) {
 	sort.Strings(finished)
 	for _, id := range finished {
 		id := id
-		jobs = append(jobs, func(ctx context.Context) { p.handleFinished(ctx, id, open[id], &c) })
+		jobs = append(jobs, func(ctx context.Context) { p.handleFinished(ctx, id, open[id], c) })
 	}
 
-	c.r.Remaining = RunBounded(ctx, p.concurrency(), p.margin(), jobs)
-	if c.r.Remaining > 0 {
-		logging.FromContext(ctx).Warn("poll stopped before its deadline; the rest is left for the next run", "remaining", c.r.Remaining)
+	remaining := RunBounded(ctx, p.concurrency(), p.margin(), jobs)
+	c.add(func(r *PollResult) { r.Remaining = remaining })
+	if remaining > 0 {
+		logging.FromContext(ctx).Warn("poll stopped before its deadline; the rest is left for the next run", "remaining", remaining)
 	}
-	return c.r, nil
+	return pending, nil
 }
 
 // listAllOpen reads every claimed/open mapping through the store's sparse
@@ -431,6 +446,11 @@ func (p *Poller) handleFinished(ctx context.Context, id string, alerts []Alert, 
 	case req.State == StatePending:
 		return // created after the listing; the next run handles it
 	}
+	p.finish(ctx, req, alerts, c)
+}
+
+// finish resolves the alerts of req, which has left the pending state.
+func (p *Poller) finish(ctx context.Context, req Request, alerts []Alert, c *pollCounter) {
 	if !p.expireFirst(ctx, req, c.fail) {
 		return
 	}

@@ -54,4 +54,8 @@ type PollSettings struct {
 	// DeadlineMargin: no new work starts when less than this remains before
 	// the invocation deadline (default 10s).
 	DeadlineMargin time.Duration
+	// WatchWindow, when above zero, keeps a Teleport watcher open after the
+	// listing pass for this long, ending DeadlineMargin before the
+	// invocation's deadline at the latest (default 0: off).
+	WatchWindow time.Duration
 }

@@ -510,7 +510,7 @@ func startWatch(t *testing.T, srv *teleporttest.Server, c *teleport.Client) (<-c
 	events := make(chan event, 64)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Watch(ctx, func(r core.Request, deleted bool) { events <- event{r, deleted} })
+		done <- c.Watch(ctx, nil, func(r core.Request, deleted bool) { events <- event{r, deleted} })
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for srv.Watchers() == 0 {

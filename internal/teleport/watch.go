@@ -12,7 +12,8 @@ import (
 )
 
 // Watch opens a watcher on access requests, waits until Teleport confirms
-// it (the init event), then calls fn for every change until ctx ends: a
+// it (the init event), calls ready (when not nil), then calls fn for every
+// change until ctx ends: a
 // put with the request's new state, a delete (expired or removed) with
 // deleted true and only Request.ID set (State core.StateExpired). fn runs
 // on Watch's goroutine, one event at a time.
@@ -20,7 +21,7 @@ import (
 // Watch returns nil when ctx ends, and an error when the watcher could not
 // be opened or broke; events that happen before the init event or while no
 // watcher is open are not replayed, so callers pair Watch with listing.
-func (c *Client) Watch(ctx context.Context, fn func(req core.Request, deleted bool)) error {
+func (c *Client) Watch(ctx context.Context, ready func(), fn func(req core.Request, deleted bool)) error {
 	s, err := c.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("watch access requests: %w", err)
@@ -46,6 +47,9 @@ func (c *Client) Watch(ctx context.Context, fn func(req core.Request, deleted bo
 		return fmt.Errorf("watch access requests: no init event within %s: %w", watchInitTimeout, core.Transient(errTeleportUnavailable, 0))
 	case <-ctx.Done():
 		return nil
+	}
+	if ready != nil {
+		ready()
 	}
 
 	for {

@@ -203,6 +203,7 @@ func (e *Env) Poller(owner string) *core.Poller {
 	}
 	return &core.Poller{
 		Teleport:  e.TeleportClient,
+		Watcher:   e.TeleportClient,
 		Store:     e.Store,
 		Notifiers: e.Notifiers(),
 		Approvers: approvers,
