@@ -49,7 +49,7 @@ var ParameterNames = []string{
 	"opsgenie/auto_approval/enabled", "opsgenie/auto_approval/allowed_roles", "opsgenie/auto_approval/dry_run",
 	"jsm/api_url", "jsm/cloud_id", "jsm/user_email", "jsm/priority", "jsm/tags",
 	"jsm/auto_approval/enabled", "jsm/auto_approval/allowed_roles", "jsm/auto_approval/dry_run",
-	"poller/concurrency", "poller/claim_lease", "poller/deadline_margin",
+	"poller/concurrency", "poller/claim_lease", "poller/deadline_margin", "poller/watch_window",
 	"reconcile/reopen_closed", "reconcile/retention",
 	"webhook/require_on_call", "webhook/approvers", "webhook/delivery_ttl",
 	"log_level", "config_ttl",
