@@ -54,7 +54,7 @@ func binary(t *testing.T, name string) string {
 	return out
 }
 
-func sampleEvent(t *testing.T, name string) []byte {
+func sampleEvent(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(moduleRoot, "events", name))
 	if err != nil {
@@ -63,18 +63,12 @@ func sampleEvent(t *testing.T, name string) []byte {
 	return b
 }
 
-// runFunction starts functions/<name> against the Env with the
+// functionEnv is the environment a function gets against the Env with the
 // configuration under prefix: exactly the Lambda environment oncallgate
 // gets (prefix and table), plus the AWS SDK's own variables pointing it at
 // moto with dummy credentials.
-func runFunction(t *testing.T, e *testenv.Env, name, prefix string) *lambdart.Server {
-	t.Helper()
-	bin := binary(t, name)
-	s, err := lambdart.Start(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{
+func functionEnv(e *testenv.Env, prefix string) []string {
+	return []string{
 		"ONCALLGATE_SSM_PREFIX=" + prefix,
 		"ONCALLGATE_TABLE=" + e.Table,
 		"AWS_ENDPOINT_URL=" + e.Moto.Endpoint,
@@ -82,7 +76,18 @@ func runFunction(t *testing.T, e *testenv.Env, name, prefix string) *lambdart.Se
 		"AWS_SECRET_ACCESS_KEY=testing",
 		"AWS_REGION=" + testenv.Region,
 	}
-	if err := s.Run(bin, env); err != nil {
+}
+
+// runFunction starts functions/<name> against the Env with the
+// configuration under prefix (see functionEnv).
+func runFunction(t *testing.T, e *testenv.Env, name, prefix string) *lambdart.Server {
+	t.Helper()
+	bin := binary(t, name)
+	s, err := lambdart.Start(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(bin, functionEnv(e, prefix)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -125,7 +130,7 @@ type pollReport struct {
 	} `json:"repairs"`
 }
 
-func decodeReport(t *testing.T, res lambdart.Result) pollReport {
+func decodeReport(t testing.TB, res lambdart.Result) pollReport {
 	t.Helper()
 	var r pollReport
 	if err := json.Unmarshal(res.Payload, &r); err != nil {

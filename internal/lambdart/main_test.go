@@ -56,6 +56,7 @@ type echoReply struct {
 	Extra      string          `json:"extra"`
 	DeadlineMs int64           `json:"deadline_ms"`
 	TraceID    string          `json:"trace_id"`
+	PID        int             `json:"pid"`
 }
 
 // failingReader yields some bytes, then fails: the runtime client reports
@@ -80,7 +81,7 @@ func runFixture(name string) {
 			trace, _ := ctx.Value("x-amzn-trace-id").(string)
 			fmt.Printf("echo handled %s\n", lc.AwsRequestID)
 			return echoReply{Event: ev, RequestID: lc.AwsRequestID, ARN: lc.InvokedFunctionArn, Function: lambdacontext.FunctionName,
-				Region: os.Getenv("AWS_REGION"), Handler: os.Getenv("_HANDLER"), Extra: os.Getenv("FIXTURE_EXTRA"), DeadlineMs: dl.UnixMilli(), TraceID: trace}, nil
+				Region: os.Getenv("AWS_REGION"), Handler: os.Getenv("_HANDLER"), Extra: os.Getenv("FIXTURE_EXTRA"), DeadlineMs: dl.UnixMilli(), TraceID: trace, PID: os.Getpid()}, nil
 		})
 	case "fail":
 		lambda.Start(func(context.Context, json.RawMessage) (string, error) {

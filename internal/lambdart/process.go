@@ -120,6 +120,20 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// PID returns the operating system's process ID of the current function
+// process, or of the last one after it exited (the ID may then belong to
+// another process already); 0 before the first Run. It is for observing the
+// process from outside, e.g. its memory in /proc/<pid>/status while it
+// runs: signal or kill it through Stop, not through the ID.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // Logs returns everything the current (or last) function process wrote to
 // stdout and stderr.
 func (s *Server) Logs() []byte {

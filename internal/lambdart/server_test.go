@@ -215,6 +215,39 @@ func TestRunStopRun(t *testing.T) {
 	}
 }
 
+func TestPIDNamesTheRunningFunctionProcess(t *testing.T) {
+	s, err := lambdart.Start(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid := s.PID(); pid != 0 {
+		t.Fatalf("PID before Run = %d, want 0", pid)
+	}
+	// Each run's process, seen from inside, is the one PID names.
+	for run := range 2 {
+		if err := s.Run(os.Args[0], []string{fixtureEnv + "=echo"}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Invoke(testContext(t), []byte(`{}`), 0)
+		if err != nil || res.Error != nil {
+			t.Fatalf("run %d: invoke: %v %v", run, err, res.Error)
+		}
+		var got echoReply
+		if err := json.Unmarshal(res.Payload, &got); err != nil {
+			t.Fatalf("payload %q: %v", res.Payload, err)
+		}
+		if pid := s.PID(); pid <= 0 || pid != got.PID {
+			t.Fatalf("run %d: PID() = %d, the function says it is %d", run, pid, got.PID)
+		}
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if pid := s.PID(); pid != got.PID {
+			t.Errorf("run %d: PID() after Stop = %d, want the last process's %d", run, pid, got.PID)
+		}
+	}
+}
+
 func TestInvokeRefusals(t *testing.T) {
 	t.Run("event that is not JSON", func(t *testing.T) {
 		s, _ := lambdart.Start(t)
