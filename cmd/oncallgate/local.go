@@ -147,7 +147,7 @@ func buildLocalApp(ctx context.Context, f localFlags, con *console, logs io.Writ
 		}
 		con.printf("table %s is ready", env.Table)
 	}
-	a, err := app.New(app.Options{Env: env, AWS: awsCfg, Config: source, DynamoDB: ddb, Function: "local", Stdout: logs})
+	a, err := app.New(app.Options{Env: env, AWS: awsCfg, Config: source, DynamoDB: ddb, Function: "local", Stdout: logs, OwnWatcher: true})
 	if err != nil {
 		return nil, err
 	}

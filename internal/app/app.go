@@ -60,6 +60,10 @@ type Options struct {
 	// DynamoDB is the client of the store; nil means one built from AWS.
 	// The CLI passes one pointed at a local DynamoDB-compatible endpoint.
 	DynamoDB *dynamodb.Client
+	// OwnWatcher says the host keeps a Teleport watcher of its own and
+	// polls on every change (the CLI's local mode), so polls skip the
+	// poller/watch_window instead of blocking for it.
+	OwnWatcher bool
 }
 
 // ConfigSource supplies the current configuration. Get must return the
@@ -261,6 +265,10 @@ func (a *App) Poller(ctx context.Context, owner string) (*core.Poller, *Services
 		return nil, nil, err
 	}
 	cfg := s.Config
+	settings := cfg.Poller
+	if a.opts.OwnWatcher {
+		settings.WatchWindow = 0
+	}
 	return &core.Poller{
 		Teleport:      s.Teleport,
 		Watcher:       s.Teleport,
@@ -268,7 +276,7 @@ func (a *App) Poller(ctx context.Context, owner string) (*core.Poller, *Services
 		Notifiers:     s.Notifiers,
 		Approvers:     s.Approvers,
 		Policies:      cfg.Policies(),
-		Settings:      cfg.Poller,
+		Settings:      settings,
 		ProxyAddr:     cfg.Teleport.ProxyWebAddress,
 		Actions:       cfg.Secrets.PagerDutyWebhookSecret != "" || cfg.Secrets.OpsgenieWebhookSecret != "" || cfg.Secrets.JSMWebhookSecret != "",
 		Retention:     cfg.Reconcile.Retention,

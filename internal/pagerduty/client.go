@@ -6,18 +6,47 @@
 // (EnsureActions).
 //
 // It only talks to PagerDuty and classifies failures into core's error
-// kinds; it decides nothing, retries nothing (the core does, on
-// core.ErrTransient), never logs or returns the API key, and keeps no state
-// beyond a per-Client cache of service lookups and the client-side rate
-// limiter.
+// kinds; it decides nothing, never logs or returns the API key, and keeps no
+// state beyond a per-Client cache of service lookups and the rate limiter.
+// The only request it sends again is one PagerDuty refused with 429 (see
+// below); every other failure goes back to the core, which retries on
+// core.ErrTransient.
+//
+// # Rate limits
+//
+// PagerDuty allows 960 requests per minute per API key, and the poller,
+// webhook and reconcile functions (and concurrent instances of each) share
+// one key, each with its own Client. A Client therefore paces itself and
+// also listens to the server; a request waits until all of these allow it:
+//   - the client's own token bucket, Config.RequestsPerMinute (900 by
+//     default, below the limit to leave room for the other functions) with
+//     bursts of one second's worth: on its own it keeps one busy instance
+//     from ever meeting the limit;
+//   - the server's allowance: an answer (2xx or error) carrying
+//     ratelimit-remaining and ratelimit-reset lets no more than remaining
+//     further requests go before reset elapses. It is counted from that
+//     answer, so requests in flight at the time make it approximate; within
+//     one window a later answer can lower it but never raise it. With
+//     remaining 0 every caller waits for the reset. Answers without these
+//     headers leave the bucket alone in charge;
+//   - no pause: a 429 pauses the whole Client until ratelimit-reset (else
+//     Retry-After, else Config.DefaultRetryAfter). PagerDuty did not process
+//     the refused request, so it is sent again after the pause, whatever its
+//     method, up to maxAttempts times in all, but only when ctx's deadline
+//     leaves room for the wait; otherwise the 429 comes back as
+//     core.Transient carrying the wait.
+//
+// A caller whose deadline comes before its turn fails at once with
+// core.Transient carrying the wait, rather than sleeping into the deadline.
 //
 // # go-pagerduty and net/http
 //
 // Every request is sent by Client.do with net/http; none goes through
 // go-pagerduty's methods (v1.8.0), because their results cannot be
 // classified the way the core needs:
-//   - they drop the *http.Response on error, so the ratelimit-reset header of
-//     a 429 (the wait core.Transient must carry) is lost;
+//   - they do not show the answer's headers (and drop the *http.Response on
+//     error), so the rate-limit headers the limiter learns from, and the
+//     ratelimit-reset of a 429 (the wait core.Transient must carry), are lost;
 //   - they format transport errors with %v, so a timeout or a cancelled
 //     context can no longer be recognised with errors.Is;
 //   - CreateIncidentNote and the extension calls cannot send the From header
@@ -52,6 +81,7 @@ import (
 	"github.com/google/go-querystring/query"
 
 	"github.com/oncallgate/oncallgate/internal/core"
+	"github.com/oncallgate/oncallgate/internal/logging"
 )
 
 // Defaults for Config fields left zero.
@@ -61,10 +91,11 @@ const (
 	// DefaultUrgency is the urgency of the incidents Create opens.
 	DefaultUrgency = "high"
 	// DefaultRequestsPerMinute stays below PagerDuty's 960 requests per
-	// minute per API key.
+	// minute per API key, leaving room for the other functions sharing the
+	// key.
 	DefaultRequestsPerMinute = 900
-	// DefaultRetryAfter is the wait reported for a 429 without a
-	// ratelimit-reset header.
+	// DefaultRetryAfter is the pause after, and the wait reported for, a 429
+	// without a ratelimit-reset or Retry-After header.
 	DefaultRetryAfter = 30 * time.Second
 	// DefaultCallTimeout bounds one HTTP request, answer included.
 	DefaultCallTimeout = 8 * time.Second
@@ -85,6 +116,9 @@ const (
 	// maxResponseBytes and maxErrorBytes bound what is read of an answer.
 	maxResponseBytes = 8 << 20
 	maxErrorBytes    = 64 << 10
+	// maxAttempts bounds how often one call is sent when PagerDuty answers
+	// 429, first attempt included.
+	maxAttempts = 3
 )
 
 // Config configures a Client. Zero fields take the defaults above.
@@ -105,7 +139,8 @@ type Config struct {
 	Clock core.Clock
 	// RequestsPerMinute is the client-side rate limit shared by all calls.
 	RequestsPerMinute int
-	// DefaultRetryAfter is reported for a 429 without ratelimit-reset.
+	// DefaultRetryAfter is the pause after a 429 without ratelimit-reset or
+	// Retry-After, and the wait its error reports.
 	DefaultRetryAfter time.Duration
 	// CallTimeout bounds each HTTP request.
 	CallTimeout time.Duration
@@ -123,6 +158,7 @@ type Client struct {
 	http    *http.Client
 	limiter *limiter
 	calls   atomic.Int64
+	limited atomic.Int64
 
 	mu       sync.Mutex
 	services map[string]serviceEntry // by lower-cased name
@@ -190,20 +226,25 @@ func New(cfg Config) *Client {
 // Provider implements core.Notifier.
 func (c *Client) Provider() core.Provider { return core.PagerDuty }
 
-// Calls returns how many HTTP requests the Client has sent.
+// Calls returns how many HTTP requests the Client has sent, repeats after a
+// 429 included.
 func (c *Client) Calls() int64 { return c.calls.Load() }
 
-// do sends one request and decodes a 2xx answer into out (when not nil).
-// Failures come back classified: *APIError for non-2xx answers (wrapped in a
-// core.TransientError for 408/429/5xx), core.Transient for transport errors
-// and timeouts. The error text names the call, never the API key.
+// RateLimited returns how many 429 answers the Client has received.
+func (c *Client) RateLimited() int64 { return c.limited.Load() }
+
+// do sends one request, waiting for the rate limiter first, and decodes a
+// 2xx answer into out (when not nil). A 429 is sent again after the pause it
+// causes (see the package comment). Failures come back classified:
+// *APIError for non-2xx answers (wrapped in a core.TransientError for
+// 408/429/5xx), core.Transient for transport errors and timeouts. The error
+// text names the call, never the API key.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	call := method + " " + path
 	if c.baseErr != nil {
 		return fmt.Errorf("%s: %w", call, c.baseErr)
 	}
-	write := method == http.MethodPost || method == http.MethodPut
-	if write && c.cfg.FromEmail == "" {
+	if isWrite(method) && c.cfg.FromEmail == "" {
 		return fmt.Errorf("%s: %w: no From email configured (pagerduty/from_email)", call, core.ErrInvalid)
 	}
 	var body []byte
@@ -214,6 +255,39 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		}
 		body = b
 	}
+	for attempt := 1; ; attempt++ {
+		err := c.send(ctx, call, method, path, q, body, out)
+		wait, limited := rateLimited(err)
+		if !limited || attempt == maxAttempts || !roomFor(ctx, wait) {
+			return err
+		}
+		logging.FromContext(ctx).Warn("pagerduty rate limit reached; sending the call again after the pause",
+			"call", call, "attempt", attempt, "wait", wait)
+	}
+}
+
+// isWrite reports whether method changes something (and so needs From).
+func isWrite(method string) bool { return method == http.MethodPost || method == http.MethodPut }
+
+// rateLimited reports whether err is a 429 answer, and the wait it carries.
+func rateLimited(err error) (time.Duration, bool) {
+	ae, ok := asAPIError(err)
+	if !ok || ae.Status != http.StatusTooManyRequests {
+		return 0, false
+	}
+	return core.RetryAfter(err), true
+}
+
+// roomFor reports whether ctx's deadline, if any, is more than wait away.
+func roomFor(ctx context.Context, wait time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > wait
+}
+
+// send makes one attempt of a call: it waits for the rate limiter, sends
+// the request, and learns from the answer's rate-limit headers (a 429 also
+// pauses the Client).
+func (c *Client) send(ctx context.Context, call, method, path string, q url.Values, body []byte, out any) error {
 	if err := c.limiter.wait(ctx, call); err != nil {
 		return err
 	}
@@ -236,7 +310,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	req.Header.Set("Accept", acceptHeader)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	if write {
+	if isWrite(method) {
 		req.Header.Set("From", c.cfg.FromEmail)
 	}
 
@@ -246,6 +320,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		return c.transportError(ctx, call, err)
 	}
 	defer resp.Body.Close()
+	now := time.Now()
+	c.limiter.observe(now, resp.Header)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.limited.Add(1)
+		c.limiter.pause(now, c.rateLimitWait(resp.Header))
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.statusError(call, resp)
 	}
@@ -292,16 +372,23 @@ func (c *Client) statusError(call string, resp *http.Response) error {
 	}
 	var wait time.Duration
 	if resp.StatusCode == http.StatusTooManyRequests {
-		wait = c.cfg.DefaultRetryAfter
-		if d, ok := secondsHeader(resp.Header, "ratelimit-reset"); ok {
-			wait = d
-		} else if d, ok := secondsHeader(resp.Header, "Retry-After"); ok {
-			wait = d
-		}
+		wait = c.rateLimitWait(resp.Header)
 	} else if d, ok := secondsHeader(resp.Header, "Retry-After"); ok {
 		wait = d
 	}
 	return core.Transient(ae, wait)
+}
+
+// rateLimitWait is how long a 429 asks to wait: ratelimit-reset, else
+// Retry-After, else the configured default.
+func (c *Client) rateLimitWait(h http.Header) time.Duration {
+	if d, ok := secondsHeader(h, "ratelimit-reset"); ok {
+		return d
+	}
+	if d, ok := secondsHeader(h, "Retry-After"); ok {
+		return d
+	}
+	return c.cfg.DefaultRetryAfter
 }
 
 // secondsHeader parses a header holding a non-negative number of seconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -478,23 +479,32 @@ func TestListActiveIncidentsAcrossPages(t *testing.T) {
 }
 
 func TestFailuresAreClassified(t *testing.T) {
-	const defaultWait = 45 * time.Second
+	// The waits of the 429s are longer than the deadline, so the client
+	// does not send them again (TestRateLimitedCallIsSentAgain does).
+	const (
+		deadline    = 5 * time.Second
+		defaultWait = 45 * time.Second
+	)
 	tests := []struct {
 		name      string
 		fault     pagerdutytest.Fault
 		wantKind  error
 		wantWait  time.Duration
 		wantCause error
+		// wantPaused says the client holds every call afterwards, for the
+		// wait.
+		wantPaused bool
 	}{
-		{name: "429 with ratelimit-reset waits that long", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: 7 * time.Second}, wantKind: core.ErrTransient, wantWait: 7 * time.Second},
-		{name: "429 without headers waits the default", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimitedNoHeaders}, wantKind: core.ErrTransient, wantWait: defaultWait},
+		{name: "429 with ratelimit-reset waits that long", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: 7 * time.Second}, wantKind: core.ErrTransient, wantWait: 7 * time.Second, wantPaused: true},
+		{name: "429 without headers waits the default", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimitedNoHeaders}, wantKind: core.ErrTransient, wantWait: defaultWait, wantPaused: true},
 		{name: "500 is transient", fault: pagerdutytest.Fault{Kind: pagerdutytest.ServerError}, wantKind: core.ErrTransient},
 		{name: "no answer is transient after the call timeout", fault: pagerdutytest.Fault{Kind: pagerdutytest.Hang}, wantKind: core.ErrTransient, wantCause: context.DeadlineExceeded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := setup(t, func(c *pagerduty.Config) { c.DefaultRetryAfter = defaultWait })
-			ctx := context.Background()
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
 			tt.fault.Method, tt.fault.PathPrefix = "POST", "/incidents"
 			f.sb.FailNext(1, tt.fault)
 			_, err := f.c.Create(ctx, target("Teleport Notifications"), message("req-fault"))
@@ -512,9 +522,23 @@ func TestFailuresAreClassified(t *testing.T) {
 			if tt.wantCause != nil && !errors.Is(err, tt.wantCause) {
 				t.Errorf("error %v does not wrap %v", err, tt.wantCause)
 			}
-			// The fault was one call; a retry goes through.
-			if _, err := f.c.Create(ctx, target("Teleport Notifications"), message("req-fault")); err != nil {
-				t.Fatalf("retry: %v", err)
+			if got := f.sb.CallCount("POST /incidents"); got != 1 {
+				t.Errorf("POST /incidents sent %d times, want once", got)
+			}
+			sent := f.sb.Calls()
+			_, err = f.c.Create(ctx, target("Teleport Notifications"), message("req-fault"))
+			if !tt.wantPaused {
+				// The fault was one call; a retry goes through.
+				if err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, core.ErrTransient) || core.RetryAfter(err) <= 0 || core.RetryAfter(err) > tt.wantWait {
+				t.Fatalf("call during the pause = %v (retry after %s), want transient with the rest of the wait", err, core.RetryAfter(err))
+			}
+			if f.sb.Calls() != sent {
+				t.Fatalf("a call reached the sandbox during the pause")
 			}
 		})
 	}
@@ -609,6 +633,275 @@ func TestLimiterWaitRespectsContext(t *testing.T) {
 	if got := f.c.Calls(); got != 1 {
 		t.Fatalf("client counted %d calls, want 1", got)
 	}
+}
+
+// sendLog is an http.RoundTripper that records when each request went out
+// and when its answer came back.
+type sendLog struct {
+	mu    sync.Mutex
+	sends []send
+}
+
+type send struct {
+	path       string
+	start, end time.Time
+	status     int
+}
+
+func (l *sendLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	s := send{path: r.URL.Path, start: start, end: time.Now()}
+	if err == nil {
+		s.status = resp.StatusCode
+	}
+	l.mu.Lock()
+	l.sends = append(l.sends, s)
+	l.mu.Unlock()
+	return resp, err
+}
+
+func (l *sendLog) all() []send {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]send(nil), l.sends...)
+}
+
+func TestRateLimitedCallIsSentAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault pagerdutytest.Fault
+		// faults is how many answers in a row are 429.
+		faults      int
+		wantWait    time.Duration // at least, before the call returns
+		wantErr     bool
+		wantPosts   int
+		wantCreated int
+	}{
+		{name: "after ratelimit-reset", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: time.Second}, faults: 1, wantWait: time.Second, wantPosts: 2, wantCreated: 1},
+		{name: "after the default wait without headers", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimitedNoHeaders}, faults: 1, wantWait: time.Second, wantPosts: 2, wantCreated: 1},
+		{name: "at most three times", fault: pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: time.Second}, faults: 4, wantWait: 2 * time.Second, wantErr: true, wantPosts: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := setup(t, func(c *pagerduty.Config) { c.DefaultRetryAfter = time.Second })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			tt.fault.Method, tt.fault.PathPrefix = "POST", "/incidents"
+			f.sb.FailNext(tt.faults, tt.fault)
+			start := time.Now()
+			_, err := f.c.Create(ctx, target("Teleport Notifications"), message("req-429"))
+			waited := time.Since(start)
+			if tt.wantErr {
+				if !errors.Is(err, core.ErrTransient) || core.RetryAfter(err) != time.Second {
+					t.Fatalf("Create = %v (retry after %s), want the last 429 as transient with its wait", err, core.RetryAfter(err))
+				}
+			} else if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			if waited < tt.wantWait {
+				t.Errorf("Create returned after %s, want at least %s", waited, tt.wantWait)
+			}
+			if got := f.sb.CallCount("POST /incidents"); got != tt.wantPosts {
+				t.Errorf("POST /incidents sent %d times, want %d", got, tt.wantPosts)
+			}
+			if got := len(f.sb.Incidents()); got != tt.wantCreated {
+				t.Errorf("sandbox holds %d incidents, want %d", got, tt.wantCreated)
+			}
+			limited := int64(min(tt.faults, tt.wantPosts))
+			if f.c.RateLimited() != limited || int64(f.sb.RateLimitedCount()) != limited {
+				t.Errorf("client counted %d 429s, sandbox sent %d; want %d", f.c.RateLimited(), f.sb.RateLimitedCount(), limited)
+			}
+			if want := int64(1 + tt.wantPosts); f.c.Calls() != want { // the service lookup, then the posts
+				t.Errorf("client counted %d calls, want %d", f.c.Calls(), want)
+			}
+		})
+	}
+}
+
+func TestRateLimitPausesEveryCaller(t *testing.T) {
+	const reset = 2 * time.Second
+	log := &sendLog{}
+	f := setup(t, func(c *pagerduty.Config) { c.HTTPClient = &http.Client{Transport: log} })
+	f.sb.FailNext(1, pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: reset, Method: "GET", PathPrefix: "/users/"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const callers = 7
+	errs := make(chan error, callers)
+	call := func() {
+		_, err := f.c.GetUser(ctx, f.bot.ID)
+		errs <- err
+	}
+	go call() // meets the 429
+	for f.c.RateLimited() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no 429 reached the client")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	limitedAt := log.all()[0].end // the client starts its pause after this
+	for range callers - 1 {
+		go call()
+	}
+	before := f.sb.Calls()
+	time.Sleep(reset / 4)
+	during := f.sb.Calls()
+	// Only meaningful while provably inside the pause; a slow machine may
+	// have let it pass already.
+	if time.Since(limitedAt) < reset && during != before {
+		t.Errorf("sandbox saw %d calls during the pause", during-before)
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatalf("GetUser: %v", err)
+		}
+	}
+	sends := log.all()
+	if len(sends) != callers+1 {
+		t.Fatalf("client sent %d requests, want %d (one 429, then one each)", len(sends), callers+1)
+	}
+	for _, s := range sends[1:] {
+		if s.start.Sub(limitedAt) < reset {
+			t.Errorf("a request went out %s after the 429, inside its %s reset", s.start.Sub(limitedAt), reset)
+		}
+	}
+}
+
+func TestRateLimitBeyondDeadlineFailsAtOnce(t *testing.T) {
+	const reset = 30 * time.Second
+	f := setup(t, nil)
+	f.sb.FailNext(1, pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: reset, Method: "POST", PathPrefix: "/incidents"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := f.c.Create(ctx, target("Teleport Notifications"), message("req-late"))
+	if !errors.Is(err, core.ErrTransient) || core.RetryAfter(err) != reset {
+		t.Fatalf("Create = %v (retry after %s), want transient with the %s wait", err, core.RetryAfter(err), reset)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Create slept into its deadline")
+	}
+	if got := f.sb.CallCount("POST /incidents"); got != 1 || len(f.sb.Incidents()) != 0 {
+		t.Fatalf("POST /incidents sent %d times, %d incidents; want one refused post", got, len(f.sb.Incidents()))
+	}
+	t.Run("other calls wait for the same reset", func(t *testing.T) {
+		sent := f.sb.Calls()
+		_, err := f.c.FindUserByEmail(ctx, botEmail)
+		if !errors.Is(err, core.ErrTransient) || !errors.Is(err, context.DeadlineExceeded) || core.RetryAfter(err) <= 0 || core.RetryAfter(err) > reset {
+			t.Fatalf("FindUserByEmail = %v (retry after %s), want transient with the rest of the reset", err, core.RetryAfter(err))
+		}
+		if f.sb.Calls() != sent {
+			t.Fatal("a call reached the sandbox during the pause")
+		}
+	})
+}
+
+func TestServerHeadersLimitTheClient(t *testing.T) {
+	// The sandbox's window is a minute long, far beyond these deadlines: a
+	// call the headers hold back fails at once with the wait.
+	const deadline = 3 * time.Second
+	short := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	heldBack := func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, core.ErrTransient) || core.RetryAfter(err) <= deadline || core.RetryAfter(err) > time.Minute {
+			t.Fatalf("err = %v (retry after %s), want transient with the wait for the window's reset", err, core.RetryAfter(err))
+		}
+	}
+
+	t.Run("remaining 0 on a success holds the next call", func(t *testing.T) {
+		f := setup(t, nil, pagerdutytest.WithRateLimit(2))
+		for i := range 2 {
+			if _, err := f.c.GetUser(short(t), f.bot.ID); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		_, err := f.c.GetUser(short(t), f.bot.ID)
+		heldBack(t, err)
+		if f.sb.Calls() != 2 || f.sb.RateLimitedCount() != 0 {
+			t.Fatalf("sandbox saw %d calls and sent %d 429s, want 2 and none", f.sb.Calls(), f.sb.RateLimitedCount())
+		}
+	})
+	t.Run("concurrent callers send no more than remaining", func(t *testing.T) {
+		const limit, callers = 10, 20
+		f := setup(t, nil, pagerdutytest.WithRateLimit(limit))
+		if _, err := f.c.GetUser(short(t), f.bot.ID); err != nil { // learns remaining 9
+			t.Fatalf("first call: %v", err)
+		}
+		ctx := short(t)
+		errs := make(chan error, callers)
+		for range callers {
+			go func() {
+				_, err := f.c.GetUser(ctx, f.bot.ID)
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range callers {
+			err := <-errs
+			if err == nil {
+				ok++
+				continue
+			}
+			heldBack(t, err)
+		}
+		if ok != limit-1 || f.sb.Calls() != limit || f.sb.RateLimitedCount() != 0 {
+			t.Fatalf("%d callers got through, sandbox saw %d calls and sent %d 429s; want %d, %d and none", ok, f.sb.Calls(), f.sb.RateLimitedCount(), limit-1, limit)
+		}
+	})
+	t.Run("what other clients of the key spend is learned from the answers", func(t *testing.T) {
+		f := setup(t, nil, pagerdutytest.WithRateLimit(6))
+		other := pagerduty.New(pagerduty.Config{BaseURL: f.sb.URL(), APIKey: f.sb.APIKey(), RequestsPerMinute: fastLimit})
+		if _, err := f.c.GetUser(short(t), f.bot.ID); err != nil { // learns remaining 5
+			t.Fatalf("first call: %v", err)
+		}
+		for i := range 4 {
+			if _, err := other.GetUser(short(t), f.bot.ID); err != nil {
+				t.Fatalf("other client's call %d: %v", i, err)
+			}
+		}
+		if _, err := f.c.GetUser(short(t), f.bot.ID); err != nil { // learns remaining 0
+			t.Fatalf("second call: %v", err)
+		}
+		_, err := f.c.GetUser(short(t), f.bot.ID)
+		heldBack(t, err)
+		if f.sb.Calls() != 6 || f.sb.RateLimitedCount() != 0 {
+			t.Fatalf("sandbox saw %d calls and sent %d 429s, want 6 and none", f.sb.Calls(), f.sb.RateLimitedCount())
+		}
+	})
+	t.Run("an answer about another window replaces the one known", func(t *testing.T) {
+		f := setup(t, nil, pagerdutytest.WithRateLimit(100))
+		if _, err := f.c.GetUser(short(t), f.bot.ID); err != nil { // learns 99 left in a minute
+			t.Fatalf("first call: %v", err)
+		}
+		f.sb.FailNext(1, pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: time.Second}) // 0 left for a second
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := f.c.GetUser(ctx, f.bot.ID); err != nil {
+			t.Fatalf("call after a 1s reset: %v", err)
+		}
+		if f.sb.Calls() != 3 || f.c.RateLimited() != 1 {
+			t.Fatalf("sandbox saw %d calls, client %d 429s; want 3 and 1", f.sb.Calls(), f.c.RateLimited())
+		}
+	})
+	t.Run("without headers the client-side bucket alone paces", func(t *testing.T) {
+		f := setup(t, func(c *pagerduty.Config) { c.RequestsPerMinute = 60 }) // no rate limit: no headers
+		if _, err := f.c.GetUser(short(t), f.bot.ID); err != nil {
+			t.Fatalf("first call: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, err := f.c.GetUser(ctx, f.bot.ID)
+		if !errors.Is(err, core.ErrTransient) || core.RetryAfter(err) <= 0 || core.RetryAfter(err) > time.Second || !strings.Contains(err.Error(), "client-side") {
+			t.Fatalf("err = %v (retry after %s), want the client-side limit's wait of under a second", err, core.RetryAfter(err))
+		}
+		if f.sb.Calls() != 1 {
+			t.Fatalf("sandbox saw %d calls, want 1", f.sb.Calls())
+		}
+	})
 }
 
 func TestEnsureActions(t *testing.T) {

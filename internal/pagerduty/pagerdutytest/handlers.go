@@ -343,15 +343,16 @@ func (s *Server) createIncident(w http.ResponseWriter, r *http.Request, _ *user)
 		return
 	}
 	inc := &incident{
-		id:        s.nextID("I"),
-		number:    len(s.incidents) + 1,
-		title:     in.Title,
-		key:       in.IncidentKey,
-		serviceID: svc.id,
-		urgency:   in.Urgency,
-		status:    "triggered",
-		createdBy: r.Header.Get("From"),
-		createdAt: s.clock.Now(),
+		id:         s.nextID("I"),
+		number:     len(s.incidents) + 1,
+		title:      in.Title,
+		key:        in.IncidentKey,
+		serviceID:  svc.id,
+		urgency:    in.Urgency,
+		status:     "triggered",
+		createdBy:  r.Header.Get("From"),
+		createdAt:  s.clock.Now(),
+		receivedAt: time.Now(),
 	}
 	if inc.urgency == "" {
 		inc.urgency = "high"

@@ -7,7 +7,8 @@
 // three-custom-actions-per-service limit, limit/offset pagination with a
 // small maximum page size, and the query filters oncallgate uses. Faults (429
 // with and without rate-limit headers, 500, a request that never answers) can
-// be injected for the next calls.
+// be injected for the next calls; a per-minute rate limit with PagerDuty's
+// rate-limit headers, and a random answer latency, can be configured.
 //
 // It is test-only support code: it must never be imported by a Lambda
 // function, never listen beyond 127.0.0.1, and it copies no text from
@@ -18,9 +19,11 @@ package pagerdutytest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,10 +108,23 @@ func WithMaxPageSize(n int) Option {
 // WithClock sets the clock that dates incidents and notes.
 func WithClock(c core.Clock) Option { return func(s *Server) { s.clock = c } }
 
-// WithRateLimit makes the sandbox answer 429 with rate-limit headers once more
-// than perMinute requests arrive within one minute (real time), as PagerDuty
-// does per API key.
+// WithRateLimit makes the sandbox count requests in fixed one-minute windows
+// (real time, the first starting with the first request) and answer 429 once
+// more than perMinute arrive within one, as PagerDuty does per API key. Every
+// answer then carries ratelimit-limit (perMinute), ratelimit-remaining (what
+// is left of the window's budget) and ratelimit-reset (whole seconds until
+// the window ends, at least one). Requests answered by an injected fault are
+// outside the windows: they are not counted and carry only the fault's own
+// headers.
 func WithRateLimit(perMinute int) Option { return func(s *Server) { s.rateLimit = perMinute } }
+
+// WithLatency delays every request by a random time, uniform in [lo, hi],
+// before handling it, like the way to PagerDuty and back. The delay ends
+// early, without an answer, when the client gives up or the server closes.
+// hi below lo means lo.
+func WithLatency(lo, hi time.Duration) Option {
+	return func(s *Server) { s.latencyLo, s.latencyHi = lo, max(lo, hi) }
+}
 
 // Server is a running sandbox. All methods are safe for concurrent use.
 type Server struct {
@@ -122,6 +138,8 @@ type Server struct {
 	maxPage   int
 	clock     core.Clock
 	rateLimit int
+	latencyLo time.Duration
+	latencyHi time.Duration
 
 	mu         sync.Mutex
 	seq        map[string]int
@@ -137,6 +155,7 @@ type Server struct {
 	perRoute   map[string]int
 	rlStart    time.Time
 	rlCount    int
+	limited    int // 429s sent
 }
 
 // Start starts a sandbox on 127.0.0.1 and stops it when the test ends.
@@ -180,7 +199,7 @@ func start(t testing.TB, opts []Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
 	}
-	s.srv = httptest.NewUnstartedServer(s.mux)
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.Listener = ln
 	s.srv.Start()
 	return s, nil
@@ -246,6 +265,14 @@ func (s *Server) CallCount(route string) int {
 	return s.perRoute[route]
 }
 
+// RateLimitedCount returns how many 429 answers the sandbox sent, injected
+// ones included.
+func (s *Server) RateLimitedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
 // CallCounts returns the per-endpoint counts (see CallCount).
 func (s *Server) CallCounts() map[string]int {
 	s.mu.Lock()
@@ -257,12 +284,41 @@ func (s *Server) CallCounts() map[string]int {
 	return out
 }
 
-// ResetCalls sets every call count back to zero.
+// ResetCalls sets every call count, and the count of 429s sent, back to
+// zero.
 func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = 0
 	s.perRoute = map[string]int{}
+	s.limited = 0
+}
+
+// serve answers every request: after the configured latency, through the
+// routes. The wait holds no lock, so other requests and the test's own
+// calls go on meanwhile.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.latencyHi > 0 {
+		t := time.NewTimer(s.latencyLo + rand.N(s.latencyHi-s.latencyLo+1))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return // the client is gone
+		case <-s.closing:
+			drop(w)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// drop closes the request's connection without an answer; merely returning
+// would send an empty 200, which a client could take for success.
+func drop(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		_ = conn.Close()
+	}
 }
 
 // route registers h for pattern behind the checks every PagerDuty endpoint
@@ -271,17 +327,19 @@ func (s *Server) ResetCalls() {
 func (s *Server) route(pattern string, h func(w http.ResponseWriter, r *http.Request, from *user)) {
 	write := strings.HasPrefix(pattern, "POST ") || strings.HasPrefix(pattern, "PUT ")
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		fault, limited, reset := s.admit(pattern, r)
+		fault, window := s.admit(pattern, r)
 		if fault != nil {
 			s.fail(w, r, fault)
 			return
 		}
-		if limited {
-			w.Header().Set("ratelimit-limit", fmt.Sprint(s.rateLimit))
-			w.Header().Set("ratelimit-remaining", "0")
-			w.Header().Set("ratelimit-reset", fmt.Sprint(reset))
-			writeError(w, http.StatusTooManyRequests, codeRateLimited, "Too many requests; slow down")
-			return
+		if window != nil {
+			w.Header().Set("ratelimit-limit", strconv.Itoa(s.rateLimit))
+			w.Header().Set("ratelimit-remaining", strconv.Itoa(window.remaining))
+			w.Header().Set("ratelimit-reset", strconv.Itoa(window.resetSeconds))
+			if window.limited {
+				writeError(w, http.StatusTooManyRequests, codeRateLimited, "Too many requests; slow down")
+				return
+			}
 		}
 		if r.Header.Get("Authorization") != "Token token="+s.apiKey {
 			writeError(w, http.StatusUnauthorized, codeAuthFailed, "Authentication failed: missing or unknown API token")
@@ -314,9 +372,16 @@ func (s *Server) route(pattern string, h func(w http.ResponseWriter, r *http.Req
 	})
 }
 
-// admit counts the request and decides whether a fault or the rate limit
-// answers it instead.
-func (s *Server) admit(pattern string, r *http.Request) (fault *Fault, limited bool, resetSeconds int) {
+// rateWindow is where a request stands in the rate-limit window.
+type rateWindow struct {
+	remaining    int
+	resetSeconds int
+	limited      bool // over the budget: answer 429
+}
+
+// admit counts the request and decides whether a fault answers it instead,
+// and where it stands in the rate-limit window (nil without a rate limit).
+func (s *Server) admit(pattern string, r *http.Request) (*Fault, *rateWindow) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -329,21 +394,30 @@ func (s *Server) admit(pattern string, r *http.Request) (fault *Fault, limited b
 		if f.left <= 0 {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
+		if f.Kind == RateLimited || f.Kind == RateLimitedNoHeaders {
+			s.limited++
+		}
 		ff := f.Fault
-		return &ff, false, 0
+		return &ff, nil
 	}
-	if s.rateLimit > 0 {
-		now := time.Now()
-		if now.Sub(s.rlStart) >= time.Minute {
-			s.rlStart, s.rlCount = now, 0
-		}
-		s.rlCount++
-		if s.rlCount > s.rateLimit {
-			left := time.Minute - now.Sub(s.rlStart)
-			return nil, true, int((left + time.Second - 1) / time.Second)
-		}
+	if s.rateLimit <= 0 {
+		return nil, nil
 	}
-	return nil, false, 0
+	now := time.Now()
+	if now.Sub(s.rlStart) >= time.Minute {
+		s.rlStart, s.rlCount = now, 0
+	}
+	s.rlCount++
+	left := time.Minute - now.Sub(s.rlStart)
+	win := &rateWindow{
+		remaining:    max(0, s.rateLimit-s.rlCount),
+		resetSeconds: max(1, int((left+time.Second-1)/time.Second)),
+		limited:      s.rlCount > s.rateLimit,
+	}
+	if win.limited {
+		s.limited++
+	}
+	return nil, win
 }
 
 // fail answers a request with an injected fault.

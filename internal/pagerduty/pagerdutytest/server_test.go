@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,154 @@ func TestSandboxIncidentFilters(t *testing.T) {
 	}
 	if st, _, _ := send(t, s, "GET", "/incidents?statuses[]=bogus", "", nil); st != 400 {
 		t.Errorf("bogus status: %d, want 400", st)
+	}
+}
+
+func TestSandboxRateLimitHeaders(t *testing.T) {
+	t.Run("every answer carries the window while a limit is set", func(t *testing.T) {
+		s := pagerdutytest.Start(t, pagerdutytest.WithRateLimit(3))
+		steps := []struct {
+			name          string
+			headers       map[string]string
+			wantStatus    int
+			wantRemaining string
+		}{
+			{name: "refused token", headers: map[string]string{"Authorization": "Token token=nope", "Accept": "application/vnd.pagerduty+json;version=2"}, wantStatus: 401, wantRemaining: "2"},
+			{name: "second", wantStatus: 200, wantRemaining: "1"},
+			{name: "last of the budget", wantStatus: 200, wantRemaining: "0"},
+			{name: "past the budget", wantStatus: 429, wantRemaining: "0"},
+		}
+		for _, st := range steps {
+			status, h, b := send(t, s, "GET", "/users", "", st.headers)
+			if status != st.wantStatus || h.Get("ratelimit-limit") != "3" || h.Get("ratelimit-remaining") != st.wantRemaining {
+				t.Fatalf("%s: %d limit=%q remaining=%q %v; want %d, 3, %s", st.name, status, h.Get("ratelimit-limit"), h.Get("ratelimit-remaining"), b, st.wantStatus, st.wantRemaining)
+			}
+			if reset, err := strconv.Atoi(h.Get("ratelimit-reset")); err != nil || reset < 1 || reset > 60 {
+				t.Fatalf("%s: ratelimit-reset %q, want whole seconds in [1, 60]", st.name, h.Get("ratelimit-reset"))
+			}
+			if status == 429 && errorCode(b) != 2020 {
+				t.Fatalf("%s: error code %v, want 2020", st.name, errorCode(b))
+			}
+		}
+		if got := s.RateLimitedCount(); got != 1 {
+			t.Fatalf("RateLimitedCount = %d, want 1", got)
+		}
+	})
+	t.Run("no headers without a limit", func(t *testing.T) {
+		s := pagerdutytest.Start(t)
+		st, h, _ := send(t, s, "GET", "/users", "", nil)
+		if st != 200 || h.Get("ratelimit-limit") != "" || h.Get("ratelimit-remaining") != "" || h.Get("ratelimit-reset") != "" {
+			t.Fatalf("%d %v, want 200 without rate-limit headers", st, h)
+		}
+	})
+	t.Run("injected 429s are counted", func(t *testing.T) {
+		s := pagerdutytest.Start(t)
+		s.FailNext(1, pagerdutytest.Fault{Kind: pagerdutytest.RateLimited, Reset: time.Second})
+		s.FailNext(1, pagerdutytest.Fault{Kind: pagerdutytest.RateLimitedNoHeaders})
+		s.FailNext(1, pagerdutytest.Fault{Kind: pagerdutytest.ServerError})
+		for range 4 {
+			send(t, s, "GET", "/users", "", nil)
+		}
+		if got := s.RateLimitedCount(); got != 2 {
+			t.Fatalf("RateLimitedCount = %d, want 2", got)
+		}
+	})
+}
+
+func TestSandboxLatency(t *testing.T) {
+	t.Run("answers come after at least the minimum", func(t *testing.T) {
+		const lo, hi = 150 * time.Millisecond, 200 * time.Millisecond
+		s := pagerdutytest.Start(t, pagerdutytest.WithLatency(lo, hi))
+		for i := range 3 {
+			start := time.Now()
+			if st, _, b := send(t, s, "GET", "/users", "", nil); st != 200 {
+				t.Fatalf("call %d: %d %v", i, st, b)
+			}
+			if d := time.Since(start); d < lo {
+				t.Fatalf("call %d answered after %s, want at least %s", i, d, lo)
+			}
+		}
+	})
+	t.Run("a client giving up ends the wait", func(t *testing.T) {
+		s := pagerdutytest.Start(t, pagerdutytest.WithLatency(time.Hour, time.Hour))
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL()+"/users", nil)
+		if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the client's deadline", err)
+		}
+		if got := s.Calls(); got != 0 {
+			t.Fatalf("Calls = %d, want 0: the request never got past the delay", got)
+		}
+		closeWithin(t, s, 30*time.Second) // hangs if the delayed handler still sleeps
+	})
+	t.Run("closing ends the wait and the delay holds no lock", func(t *testing.T) {
+		s := pagerdutytest.Start(t, pagerdutytest.WithLatency(time.Hour, time.Hour))
+		done := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", s.URL()+"/users", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // most likely inside the delay by now
+		s.AddUser(bot, "Bot")              // would block on a lock held while sleeping
+		if got := len(s.Incidents()); got != 0 {
+			t.Fatalf("%d incidents", got)
+		}
+		closeWithin(t, s, 30*time.Second)
+		if err := <-done; err == nil {
+			t.Fatal("the delayed request was answered, want the connection closed")
+		}
+	})
+}
+
+// closeWithin closes s, failing the test if that takes longer than d.
+func closeWithin(t *testing.T, s *pagerdutytest.Server, d time.Duration) {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(d):
+		t.Fatalf("Close did not return within %s", d)
+	}
+}
+
+// fixedClock is a sandbox clock that never moves.
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+func TestSandboxRecordsWhenCreatesArrive(t *testing.T) {
+	past := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := pagerdutytest.Start(t, pagerdutytest.WithClock(fixedClock(past)))
+	s.AddUser(bot, "Bot")
+	svc := s.AddService("Svc")
+	added := s.AddIncident(svc.ID, s.AddUser("alice@example.com", "Alice").ID, "triggered")
+	before := time.Now()
+	body := fmt.Sprintf(`{"incident":{"type":"incident","title":"t","service":{"id":%q,"type":"service_reference"}}}`, svc.ID)
+	if st, _, b := send(t, s, "POST", "/incidents", body, nil); st != 201 {
+		t.Fatalf("create: %d %v", st, b)
+	}
+	after := time.Now()
+	incs := s.Incidents()
+	if len(incs) != 2 || incs[0].ID != added.ID {
+		t.Fatalf("incidents = %+v", incs)
+	}
+	if !incs[0].ReceivedAt.IsZero() {
+		t.Errorf("added incident has ReceivedAt %s, want zero", incs[0].ReceivedAt)
+	}
+	created := incs[1]
+	if !created.CreatedAt.Equal(past) {
+		t.Errorf("CreatedAt = %s, want the sandbox clock's %s", created.CreatedAt, past)
+	}
+	if created.ReceivedAt.Before(before) || created.ReceivedAt.After(after) {
+		t.Errorf("ReceivedAt = %s, want the wall-clock time of the call, in [%s, %s]", created.ReceivedAt, before, after)
 	}
 }

@@ -38,7 +38,9 @@ type incident struct {
 	assignees []string
 	createdBy string
 	createdAt time.Time
-	notes     []note
+	// receivedAt is the wall-clock time the create call was accepted.
+	receivedAt time.Time
+	notes      []note
 }
 
 type note struct {
@@ -70,7 +72,14 @@ type Incident struct {
 	// CreatedBy is the From header of the request that created it (empty for
 	// incidents added with AddIncident).
 	CreatedBy string
+	// CreatedAt is the incident's creation time on the sandbox's clock (see
+	// WithClock).
 	CreatedAt time.Time
+	// ReceivedAt is the real wall-clock time (time.Now, whatever WithClock
+	// says) at which the sandbox accepted the create call, after any
+	// WithLatency delay; benchmarks measure notification latency with it.
+	// It is zero for incidents added with AddIncident.
+	ReceivedAt time.Time
 }
 
 // Note is a snapshot of one incident note.
@@ -272,6 +281,7 @@ func (in *incident) snapshot() Incident {
 		AssigneeIDs: append([]string(nil), in.assignees...),
 		CreatedBy:   in.createdBy,
 		CreatedAt:   in.createdAt,
+		ReceivedAt:  in.receivedAt,
 	}
 }
 
