@@ -6,10 +6,12 @@ FUNCTIONS := poller webhook reconcile
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 LAMBDA_ARCH ?= arm64
 BENCHTIME ?= 1x
+BENCH_LATENCY ?= 50ms-100ms
+BENCH_INTERVAL ?= 1m
 FUZZTIME ?= 5s
 TEST_FLAGS ?=
 
-.PHONY: all build build-lambdas test deps test-deps lint bench run synth deploy invoke cfn-lint fuzz infra-test clean help \
+.PHONY: all build build-lambdas test deps test-deps lint bench benchstat run synth deploy invoke cfn-lint fuzz infra-test clean help \
 	build-PollerFunction build-WebhookFunction build-ReconcileFunction
 
 all: build
@@ -79,8 +81,12 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: deps ## run the benchmarks (BENCHTIME=1x by default; e.g. BENCHTIME=5x)
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
+bench: deps ## run every benchmark (~12 min; results in bench.txt; see docs/benchmarks.md). BENCH_LATENCY=50ms-100ms per PagerDuty call, BENCH_INTERVAL=1m schedule
+	set -o pipefail; BENCH_LATENCY=$(BENCH_LATENCY) BENCH_INTERVAL=$(BENCH_INTERVAL) \
+	  $(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem -timeout 60m ./... | tee bench.txt
+
+benchstat: ## compare two `make bench` outputs: make benchstat OLD=old.txt NEW=bench.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da $(OLD) $(NEW)
 
 invoke: ## run one built function locally against a Lambda Runtime API: make invoke FN=poller EVENT=events/poller-schedule.json [ENV="K=V ..."]
 	$(GO) run ./cmd/invoke -fn $(FN) -event $(EVENT) $(foreach e,$(ENV),-env $(e))

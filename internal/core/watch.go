@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,7 +54,8 @@ func (p *Poller) Run(ctx context.Context) (PollResult, error) {
 	w := &watchRun{p: p, c: &c, q: newChangeQueue(), readyCh: make(chan struct{})}
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); w.keepWatching(wctx) }()
-	defer func() { cancel(); <-watchDone }()
+	// stop closes the watcher; the counts are read only after it.
+	stop := func() { cancel(); <-watchDone }
 
 	wait := time.NewTimer(watchReadyWait)
 	select {
@@ -68,6 +68,7 @@ func (p *Poller) Run(ctx context.Context) (PollResult, error) {
 	w.listed.Store(true)
 	pending, err := p.listingPass(ctx, &c)
 	if err != nil {
+		stop()
 		return c.r, err
 	}
 	w.q.markSeen(pending)
@@ -79,6 +80,7 @@ func (p *Poller) Run(ctx context.Context) (PollResult, error) {
 		go func() { defer wg.Done(); w.work(wctx, ctx) }()
 	}
 	wg.Wait()
+	stop()
 	if n := w.q.left(); n > 0 {
 		logging.FromContext(ctx).Info("watch window ended with changes not handled; the next listing handles them", "changes", n)
 	}
@@ -130,9 +132,11 @@ func (w *watchRun) keepWatching(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			err = errors.New("watcher closed")
+			err = errors.New("watch access requests: watcher closed")
 		}
-		w.c.fail(ctx, "teleport watch ended; opening it again (the listing covers the gap)", fmt.Errorf("watch access requests: %w", err))
+		// Not an error of the run: Teleport closes watchers (restarts,
+		// identity rotation) and the listing covers the gap.
+		logging.FromContext(ctx).Warn("teleport watch ended; opening it again and listing what changed meanwhile", "error", err.Error(), "retry_in", wait.String())
 		w.c.add(func(r *PollResult) { r.WatchRestarts++ })
 		t := time.NewTimer(wait)
 		select {
