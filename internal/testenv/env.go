@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/oncallgate/oncallgate/internal/core"
 	"github.com/oncallgate/oncallgate/internal/jsm"
 	"github.com/oncallgate/oncallgate/internal/jsm/jsmtest"
+	"github.com/oncallgate/oncallgate/internal/logging"
 	"github.com/oncallgate/oncallgate/internal/opsgenie"
 	"github.com/oncallgate/oncallgate/internal/opsgenie/opsgenietest"
 	"github.com/oncallgate/oncallgate/internal/pagerduty"
@@ -124,6 +126,10 @@ func NewEnv(t testing.TB, opts ...EnvOption) *Env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	if _, bench := t.(*testing.B); bench {
+		// Benchmarks print their results on stdout: keep it clean.
+		ctx = logging.WithLogger(ctx, logging.New(os.Stderr, slog.LevelWarn))
+	}
 	e := &Env{
 		T:     t,
 		Ctx:   ctx,
@@ -145,7 +151,7 @@ func NewEnv(t testing.TB, opts ...EnvOption) *Env {
 
 	e.Teleport = teleporttest.Start(t, cfg.teleportOpts...)
 	e.Teleport.SetAccess(PluginUser, teleporttest.Access{List: true, Review: true})
-	e.identity = e.Teleport.IdentityFile(t, PluginUser, time.Hour)
+	e.identity = e.Teleport.IdentityFile(t, PluginUser, 24*time.Hour)
 	tc, err := teleport.New(teleport.Config{
 		Address:  e.Teleport.Addr(),
 		Identity: func(context.Context) (string, string, error) { return e.identity, "v1", nil },
