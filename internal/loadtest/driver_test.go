@@ -37,6 +37,10 @@ func TestBurstCarriesOverInvocationsWithoutDuplicates(t *testing.T) {
 	if dup := d.Duplicates(); dup != 0 {
 		t.Fatalf("%d duplicate incidents", dup)
 	}
+	// One create per request, and one service lookup per instance.
+	if posts, lookups := e.PD.CallCount("POST /incidents"), e.PD.CallCount("GET /services"); posts != n || lookups > cfg.Instances {
+		t.Fatalf("%d creates and %d service lookups for %d requests", posts, lookups, n)
+	}
 	runs := d.Invocations()
 	created := 0
 	for _, r := range runs {

@@ -161,7 +161,8 @@ type Client struct {
 	limited atomic.Int64
 
 	mu       sync.Mutex
-	services map[string]serviceEntry // by lower-cased name
+	services map[string]serviceEntry  // by lower-cased name
+	lookups  map[string]chan struct{} // service lookups in flight, closed when done
 }
 
 // serviceEntry caches one service lookup: found ones for the Client's life,
@@ -211,6 +212,7 @@ func New(cfg Config) *Client {
 		http:     cfg.HTTPClient,
 		limiter:  newLimiter(cfg.RequestsPerMinute),
 		services: map[string]serviceEntry{},
+		lookups:  map[string]chan struct{}{},
 	}
 	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	switch {

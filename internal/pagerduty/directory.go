@@ -100,14 +100,38 @@ func (c *Client) FindService(ctx context.Context, name string) (core.PagerDutySe
 		return core.PagerDutyService{}, fmt.Errorf("find pagerduty service: %w: empty name", core.ErrInvalid)
 	}
 	now := c.cfg.Clock.Now()
-	c.mu.Lock()
-	e, ok := c.services[key]
-	c.mu.Unlock()
-	if ok && e.found {
-		return e.svc, nil
-	}
-	if ok && now.Before(e.expires) {
-		return core.PagerDutyService{}, &NotFoundError{What: "service", Name: name}
+	// One lookup per name at a time: the concurrent first callers of a
+	// burst wait for it instead of each asking PagerDuty.
+	for {
+		c.mu.Lock()
+		e, ok := c.services[key]
+		if ok && e.found {
+			c.mu.Unlock()
+			return e.svc, nil
+		}
+		if ok && now.Before(e.expires) {
+			c.mu.Unlock()
+			return core.PagerDutyService{}, &NotFoundError{What: "service", Name: name}
+		}
+		wait, busy := c.lookups[key]
+		if !busy {
+			done := make(chan struct{})
+			c.lookups[key] = done
+			c.mu.Unlock()
+			defer func() {
+				c.mu.Lock()
+				delete(c.lookups, key)
+				c.mu.Unlock()
+				close(done)
+			}()
+			break
+		}
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return core.PagerDutyService{}, fmt.Errorf("find pagerduty service %q: %w", name, ctx.Err())
+		}
 	}
 
 	q, err := values(pd.ListServiceOptions{Query: strings.TrimSpace(name)})

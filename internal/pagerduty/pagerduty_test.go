@@ -312,6 +312,26 @@ func TestServiceLookup(t *testing.T) {
 			t.Fatalf("GET /services called %d times, want 1", n)
 		}
 	})
+	t.Run("concurrent first creates share one lookup", func(t *testing.T) {
+		f := setup(t, nil)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.c.Create(context.Background(), target("Teleport Notifications"), message(fmt.Sprintf("req-%d", i))); err != nil {
+					t.Errorf("Create: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := f.sb.CallCount("GET /services"); n != 1 {
+			t.Fatalf("GET /services called %d times by 8 concurrent creates, want 1", n)
+		}
+		if n := len(f.sb.Incidents()); n != 8 {
+			t.Fatalf("%d incidents, want 8", n)
+		}
+	})
 	t.Run("exact name is found beyond the first page", func(t *testing.T) {
 		f := setup(t, nil)
 		for i := range 7 {
