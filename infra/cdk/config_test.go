@@ -24,8 +24,8 @@ func TestEmptyConfigGetsDefaults(t *testing.T) {
 			SecretName: DefaultSecretName, LogRetentionDays: DefaultLogRetentionDays,
 			PollerReservedConcurrency: DefaultPollerReservedConcurrency, ReconcileReservedConcurrency: DefaultReconcileReservedConcurrency,
 			AlarmPollMissedMinutes: DefaultAlarmPollMissedMinutes, AlarmWebhookRefusals: DefaultAlarmWebhookRefusals,
-			AlarmBacklog: DefaultAlarmBacklog,
-			Parameters:   map[string]string{"secret_id": DefaultSecretName},
+			AlarmBacklog: DefaultAlarmBacklog, PollerMemoryMB: DefaultPollerMemoryMB,
+			Parameters: map[string]string{"secret_id": DefaultSecretName},
 		}
 		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("ParseConfig(%q) =\n%+v\nwant\n%+v", doc, cfg, want)
@@ -83,6 +83,7 @@ func TestBadConfigIsRejectedNamingTheField(t *testing.T) {
 		{"singular unit for many", "reconcile_schedule: rate(15 minute)\n", "reconcile_schedule"},
 		{"retention CloudWatch refuses", "log_retention_days: 31\n", "log_retention_days"},
 		{"negative reserved concurrency", "poller_reserved_concurrency: -1\n", "poller_reserved_concurrency"},
+		{"poller memory below Lambda's minimum", "poller_memory_mb: 64\n", "poller_memory_mb"},
 		{"alarm window shorter than the poll interval", "poller_schedule: rate(10 minutes)\nalarm_poll_missed_minutes: 5\n", "alarm_poll_missed_minutes"},
 		{"bad email", "alarm_email: nobody\n", "alarm_email"},
 		{"bad topic", "alarm_topic_arn: ops-alerts\n", "alarm_topic_arn"},

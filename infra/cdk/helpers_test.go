@@ -125,6 +125,7 @@ alarm_email: platform@example.com
 alarm_topic_arn: arn:aws:sns:eu-west-1:123456789012:ops-alerts
 log_retention_days: 90
 poller_reserved_concurrency: 0
+poller_memory_mb: 128
 reconcile_reserved_concurrency: 0
 alarm_poll_missed_minutes: 10
 alarm_webhook_refusals: 25

@@ -150,7 +150,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 		EnvTable:     s.Table.TableName(),
 	}
 	access := functionAccess{table: s.Table, secret: s.Secret, prefix: cfg.SSMPrefix}
-	s.Poller = newFunction(stack, Functions.Poller, props.LambdaDir, env, cfg, cfg.PollerReservedConcurrency, access)
+	poller := Functions.Poller
+	poller.MemoryMB = cfg.PollerMemoryMB
+	s.Poller = newFunction(stack, poller, props.LambdaDir, env, cfg, cfg.PollerReservedConcurrency, access)
 	s.Webhook = newFunction(stack, Functions.Webhook, props.LambdaDir, env, cfg, 0, access)
 	s.Reconcile = newFunction(stack, Functions.Reconcile, props.LambdaDir, env, cfg, cfg.ReconcileReservedConcurrency, access)
 

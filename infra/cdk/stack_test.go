@@ -68,11 +68,12 @@ func TestFunctionsRuntimeSizeAndEnvironment(t *testing.T) {
 		stack    func(*testing.T) *synthesized
 		prefix   string
 		reserved map[string]any // logical ID → ReservedConcurrentExecutions (nil: absent)
+		pollerMB int
 	}{
 		{"default config reserves concurrency for the scheduled functions", defaultStack, "/oncallgate/",
-			map[string]any{"PollerFunction": 2.0, "WebhookFunction": nil, "ReconcileFunction": 1.0}},
-		{"custom config reserves nothing", customStack, "/team/oncallgate/",
-			map[string]any{"PollerFunction": nil, "WebhookFunction": nil, "ReconcileFunction": nil}},
+			map[string]any{"PollerFunction": 2.0, "WebhookFunction": nil, "ReconcileFunction": 1.0}, 256},
+		{"custom config reserves nothing, poller at 128 MB", customStack, "/team/oncallgate/",
+			map[string]any{"PollerFunction": nil, "WebhookFunction": nil, "ReconcileFunction": nil}, 128},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.stack(t)
@@ -82,6 +83,9 @@ func TestFunctionsRuntimeSizeAndEnvironment(t *testing.T) {
 			for _, spec := range allFunctions() {
 				t.Run(spec.Name, func(t *testing.T) {
 					p := props(s.resource(t, spec.LogicalID))
+					if spec.LogicalID == Functions.Poller.LogicalID {
+						spec.MemoryMB = tc.pollerMB
+					}
 					want := map[string]any{
 						"Runtime":       "provided.al2023",
 						"Architectures": []any{"arm64"},
