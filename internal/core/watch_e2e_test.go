@@ -72,7 +72,7 @@ func waitForWatcher(t *testing.T, w *pdWorld, n int) {
 
 func TestWatchWindowHandlesChangesAsTheyHappen(t *testing.T) {
 	w := newPDWorld(t)
-	run := startWatching(t, w, "watcher", 6*time.Second)
+	run := startWatching(t, w, "watcher", 10*time.Second)
 	waitForWatcher(t, w, 1)
 
 	// A request made after the listing gets its incident from the watcher.
@@ -117,7 +117,7 @@ func TestWatchWindowHandlesChangesAsTheyHappen(t *testing.T) {
 
 func TestWatchWindowAutoApprovesOnCallRequesterAtOnce(t *testing.T) {
 	w := newPDWorld(t)
-	run := startWatching(t, w, "watcher", 5*time.Second)
+	run := startWatching(t, w, "watcher", 8*time.Second)
 	waitForWatcher(t, w, 1)
 	// alice is on call for Payments API and has an incident there.
 	w.PD.AddOnCall(w.alice.ID, w.payments.EscalationPolicyID, 1)
@@ -141,7 +141,7 @@ func TestWatchWindowAutoApprovesOnCallRequesterAtOnce(t *testing.T) {
 
 func TestWatchWindowReopensABrokenWatcherAndListsTheGap(t *testing.T) {
 	w := newPDWorld(t)
-	run := startWatching(t, w, "watcher", 8*time.Second)
+	run := startWatching(t, w, "watcher", 10*time.Second)
 	waitForWatcher(t, w, 1)
 	// The auth server restarts: the watcher breaks, and a request arrives
 	// before a new one is confirmed.
@@ -169,8 +169,8 @@ func TestOverlappingWatchWindowsCreateEachIncidentOnce(t *testing.T) {
 	for range 10 {
 		ids = append(ids, w.Request(alice, []string{"dev"}, notifyOnly))
 	}
-	a := startWatching(t, w, "invocation-1", 5*time.Second)
-	b := startWatching(t, w, "invocation-2", 5*time.Second)
+	a := startWatching(t, w, "invocation-1", 8*time.Second)
+	b := startWatching(t, w, "invocation-2", 8*time.Second)
 	waitForWatcher(t, w, 2)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -1,7 +1,6 @@
 package loadtest_test
 
 import (
-	"context"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -79,18 +78,13 @@ func BenchmarkNotifyLatency(b *testing.B) {
 				e := testenv.NewEnv(b, testenv.WithPagerDutySandbox(pagerdutytest.WithLatency(lo, hi)), testenv.WithPagerDutyRate(0))
 				d := loadtest.New(e, scaled(interval, mode == "watch"))
 				const n = 120
-				ctx, cancel := context.WithCancel(e.Ctx)
-				done := make(chan struct{})
-				go func() { defer close(done); d.Schedule(ctx) }()
+				stop := d.Start(e.Ctx)
 				rng := rand.New(rand.NewPCG(uint64(i), 9))
-				d.Arrive(ctx, n, 2*interval, func(max int64) int64 { return rng.Int64N(max) })
-				waitCtx, stop := context.WithTimeout(ctx, 2*interval+30*time.Second)
-				err := loadtest.WaitFor(waitCtx, func() bool { return d.Notified() == n })
+				d.Arrive(e.Ctx, n, 2*interval, func(max int64) int64 { return rng.Int64N(max) })
+				err := d.WaitNotified(e.Ctx, n, interval+30*time.Second)
 				stop()
-				cancel()
-				<-done
 				if err != nil {
-					b.Fatalf("%d of %d requests notified", d.Notified(), n)
+					b.Fatal(err)
 				}
 				if dup := d.Duplicates(); dup != 0 {
 					b.Fatalf("%d duplicate incidents", dup)
@@ -123,17 +117,12 @@ func BenchmarkBurst(b *testing.B) {
 		for range n {
 			d.CreateRequest()
 		}
-		ctx, cancel := context.WithCancel(e.Ctx)
-		done := make(chan struct{})
 		start := time.Now()
-		go func() { defer close(done); d.Schedule(ctx) }()
-		waitCtx, stop := context.WithTimeout(ctx, 5*time.Minute)
-		err := loadtest.WaitFor(waitCtx, func() bool { return d.Notified() == n })
+		stop := d.Start(e.Ctx)
+		err := d.WaitNotified(e.Ctx, n, 5*time.Minute)
 		stop()
-		cancel()
-		<-done
 		if err != nil {
-			b.Fatalf("%d of %d requests notified", d.Notified(), n)
+			b.Fatal(err)
 		}
 		took := d.LastIncident().Sub(start)
 		ideal := time.Duration(n) * time.Minute / limit

@@ -138,6 +138,26 @@ func (d *Driver) Schedule(ctx context.Context) {
 	}
 }
 
+// Start runs Schedule in the background; stop ends it and waits for the
+// running invocations.
+func (d *Driver) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); d.Schedule(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// WaitNotified waits until n requests have their incident, and fails
+// after limit.
+func (d *Driver) WaitNotified(ctx context.Context, n int, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := WaitFor(ctx, func() bool { return d.Notified() == n }); err != nil {
+		return fmt.Errorf("%d of %d requests notified within %s", d.Notified(), n, limit)
+	}
+	return nil
+}
+
 // acquire returns a free instance, a new one while under the cap, or nil
 // (the invocation is throttled, as Lambda does past reserved concurrency).
 func (d *Driver) acquire() *instance {

@@ -23,16 +23,11 @@ func TestBurstCarriesOverInvocationsWithoutDuplicates(t *testing.T) {
 	for range n {
 		d.CreateRequest()
 	}
-	ctx, cancel := context.WithCancel(e.Ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); d.Schedule(ctx) }()
-	waitCtx, stop := context.WithTimeout(ctx, time.Minute)
-	err := loadtest.WaitFor(waitCtx, func() bool { return d.Notified() == n })
+	stop := d.Start(e.Ctx)
+	err := d.WaitNotified(e.Ctx, n, time.Minute)
 	stop()
-	cancel()
-	<-done
 	if err != nil {
-		t.Fatalf("%d of %d notified", d.Notified(), n)
+		t.Fatal(err)
 	}
 	if dup := d.Duplicates(); dup != 0 {
 		t.Fatalf("%d duplicate incidents", dup)
@@ -41,16 +36,13 @@ func TestBurstCarriesOverInvocationsWithoutDuplicates(t *testing.T) {
 	if posts, lookups := e.PD.CallCount("POST /incidents"), e.PD.CallCount("GET /services"); posts != n || lookups > cfg.Instances {
 		t.Fatalf("%d creates and %d service lookups for %d requests", posts, lookups, n)
 	}
+	// (The runs' own counts may miss the last few: stopping cancels them
+	// between creating an incident and recording it, as a crash would.)
 	runs := d.Invocations()
-	created := 0
 	for _, r := range runs {
 		if r.Err != nil {
 			t.Fatalf("invocation failed: %v", r.Err)
 		}
-		created += r.Result.AlertsCreated
-	}
-	if created != n {
-		t.Fatalf("invocations report %d created, want %d", created, n)
 	}
 	if runs[0].Result.Remaining == 0 {
 		t.Fatalf("the first invocation finished everything (%+v): the burst did not need the next runs", runs[0].Result)
@@ -66,21 +58,18 @@ func TestWatchModeNotifiesBetweenRuns(t *testing.T) {
 	cfg.Settings.DeadlineMargin = 2 * time.Second
 	cfg.Settings.WatchWindow = cfg.Interval
 	d := loadtest.New(e, cfg)
-	ctx, cancel := context.WithCancel(e.Ctx)
+	stop := d.Start(e.Ctx)
+	defer stop()
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
 	defer cancel()
-	done := make(chan struct{})
-	go func() { defer close(done); d.Schedule(ctx) }()
 	if err := loadtest.WaitFor(ctx, func() bool { return e.Teleport.Watchers() == 1 }); err != nil {
 		t.Fatal(err)
 	}
 	d.CreateRequest()
-	waitCtx, stop := context.WithTimeout(ctx, cfg.Interval/2)
-	err := loadtest.WaitFor(waitCtx, func() bool { return d.Notified() == 1 })
+	err := d.WaitNotified(e.Ctx, 1, cfg.Interval/2)
 	stop()
-	cancel()
-	<-done
 	if err != nil {
-		t.Fatal("the request was not notified within half an interval: the watcher did not handle it")
+		t.Fatalf("%v: the watcher did not handle the request before the next run", err)
 	}
 	if runs := d.Invocations(); len(runs) != 1 {
 		t.Fatalf("%d invocations ran, want the first one only", len(runs))
