@@ -176,9 +176,7 @@ func (v *service) WatchEvents(w *proto.Watch, stream proto.AuthService_WatchEven
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.watchers[id]; ok {
-			delete(s.watchers, id)
-		}
+		delete(s.watchers, id)
 		s.mu.Unlock()
 	}()
 
