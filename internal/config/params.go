@@ -65,7 +65,7 @@ var Parameters = []ParameterDoc{
 	{"poller/concurrency", "8", "", "Access requests worked on at once by one poller run (at least 1)."},
 	{"poller/claim_lease", "2m", "", "How long a claim protects an alert creation before another worker may take it over."},
 	{"poller/deadline_margin", "10s", "", "No new work starts when less than this remains before the Lambda deadline."},
-	{"poller/watch_window", "0s", "", "After its listing pass the poller keeps a Teleport watcher open this long and handles requests as they change (about a second from request to alert), ending deadline_margin before the Lambda deadline at the latest. 0s turns it off. 1m with the default one-minute schedule and 70 s timeout keeps a watcher open at all times; billed poller time then grows to about a minute per minute."},
+	{"poller/watch_window", "0s", "", "After its listing pass the poller keeps a Teleport watcher open this long and handles requests as they change (p99 0.17 s from request to alert in docs/benchmarks.md, instead of up to the schedule interval), ending deadline_margin before the Lambda deadline at the latest. 0s turns it off. 1m with the default one-minute schedule and 70 s timeout keeps a watcher open at all times; billed poller time then grows to about a minute per minute."},
 
 	{"reconcile/reopen_closed", "true", "", "Open a fresh alert when a person closed the alert while the request is still pending."},
 	{"reconcile/retention", "720h", "", "How long records of finished requests are kept before DynamoDB expires them."},
