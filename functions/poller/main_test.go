@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -128,6 +129,11 @@ func TestHandlePollAnswersTheScheduleEvent(t *testing.T) {
 					}
 				}
 			}
+			for _, rec := range emf(lines) {
+				if _, ok := rec["WatchChanges"]; ok {
+					t.Errorf("WatchChanges emitted with the watch window off: %v", rec)
+				}
+			}
 			if len(succeeded) != 1 || succeeded[0] != c.wantSucceeded {
 				t.Errorf("PollSucceeded records = %v, want one of %v\n%s", succeeded, c.wantSucceeded, bytes.Join(lines, []byte("\n")))
 			}
@@ -145,5 +151,51 @@ func TestHandlePollAnswersTheScheduleEvent(t *testing.T) {
 				t.Error("the handler logged nothing")
 			}
 		})
+	}
+}
+
+// TestHandlePollWithWatchWindow runs the handler with poller/watch_window
+// set: a request made while it runs gets its incident from the watcher, and
+// the run reports (and emits) what the window handled.
+func TestHandlePollWithWatchWindow(t *testing.T) {
+	e := testenv.NewEnv(t)
+	e.PD.AddService("Teleport Notifications")
+	prefix := e.WriteConfig(map[string]string{"poller/watch_window": "4s"}, nil)
+	var stdout lockedBuffer
+	a, err := app.New(app.Options{Env: config.Env{Prefix: prefix, Table: e.Table}, AWS: e.Moto.AWSConfig(), Function: "poller", Stdout: &stdout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.Ctx, 30*time.Second)
+	defer cancel()
+	done := make(chan app.PollReport, 1)
+	go func() {
+		rep, _ := a.HandlePoll(ctx, events.EventBridgeEvent{})
+		done <- rep
+	}()
+	// The window begins once the listing pass is done.
+	for !bytes.Contains(bytes.Join(stdout.lines(), nil), []byte(`"msg":"watching access requests"`)) {
+		select {
+		case rep := <-done:
+			t.Fatalf("the run ended without a watch window: %+v", rep)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	id := e.Request("alice@example.com", []string{"dev"}, map[string][]string{"pagerduty_notify_service": {"Teleport Notifications"}})
+	rep := <-done
+	if !rep.OK || rep.Result.Pending != 0 || rep.Result.AlertsCreated != 1 || rep.Result.Changes < 1 {
+		t.Fatalf("report = %+v", rep)
+	}
+	if _, ok := e.PD.IncidentByKey(core.DedupKey(id)); !ok {
+		t.Fatal("no incident for the request made during the window")
+	}
+	var changes []float64
+	for _, rec := range emf(stdout.lines()) {
+		if v, ok := rec["WatchChanges"].(float64); ok {
+			changes = append(changes, v)
+		}
+	}
+	if len(changes) != 1 || changes[0] < 1 {
+		t.Fatalf("WatchChanges records = %v, want one of at least 1", changes)
 	}
 }

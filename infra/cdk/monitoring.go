@@ -185,6 +185,7 @@ func newDashboard(stack awscdk.Stack, s *Stack, alarms []awscloudwatch.Alarm) aw
 		}),
 		graph("Poller: requests and alerts", app(Functions.Poller, "Sum", metricRequestsSeen, metricAlertsCreated, metricAlertsResolved)),
 		graph("Poller: auto-approvals", app(Functions.Poller, "Sum", metricAutoApprovals, metricAutoRefusals)),
+		graph("Poller: watch window changes and restarts", app(Functions.Poller, "Sum", metricWatchChanges, metricWatchRestarts)),
 	)
 	d.AddWidgets(
 		graph("Webhook: decisions and refusals", app(Functions.Webhook, "Sum", metricHookDecisions, metricHookRefusals)),

@@ -54,6 +54,8 @@ const (
 	metricBacklog        = "Backlog"
 	metricPollSucceeded  = "PollSucceeded"
 	metricRepairs        = "Repairs"
+	metricWatchChanges   = "WatchChanges"
+	metricWatchRestarts  = "WatchRestarts"
 
 	// codeFile is the executable every function's asset directory holds.
 	codeFile = "bootstrap"

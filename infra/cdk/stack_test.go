@@ -515,6 +515,7 @@ func TestDashboardShowsEveryMetric(t *testing.T) {
 		for _, m := range []string{
 			metricRequestsSeen, metricAlertsCreated, metricAlertsResolved, metricAutoApprovals, metricAutoRefusals,
 			metricHookDecisions, metricHookRefusals, metricPollDuration, metricBacklog, metricPollSucceeded, metricRepairs,
+			metricWatchChanges, metricWatchRestarts,
 			`MetricName=\\\"Errors\\\"`, `\"Invocations\"`, `\"Throttles\"`, `\"Duration\"`, `alarm`,
 		} {
 			if !strings.Contains(body, m) {

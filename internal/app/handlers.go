@@ -73,6 +73,9 @@ func (a *App) recordPoll(ctx context.Context, r core.PollResult, err error, ms i
 	if err == nil {
 		ok = 1
 	}
+	if r.Changes > 0 || r.WatchRestarts > 0 {
+		a.Metrics.Counts(map[string]float64{metrics.WatchChanges: float64(r.Changes), metrics.WatchRestarts: float64(r.WatchRestarts)})
+	}
 	a.Metrics.Counts(map[string]float64{
 		metrics.RequestsSeen:         float64(r.Pending),
 		metrics.AlertsCreated:        float64(r.AlertsCreated),

@@ -29,6 +29,10 @@ const (
 	Backlog              = "Backlog"
 	PollSucceeded        = "PollSucceeded"
 	Repairs              = "Repairs"
+	// WatchChanges and WatchRestarts are sent only by runs with a watch
+	// window, so they cost nothing while it is off.
+	WatchChanges  = "WatchChanges"
+	WatchRestarts = "WatchRestarts"
 )
 
 // Emitter writes EMF records for one function.
