@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,37 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// lockedBuffer is the function's stdout: the logger and the metrics
-// emitter write to it from the poll's workers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines() [][]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Split(bytes.TrimSpace(l.b.Bytes()), []byte("\n"))
-}
-
-// emf returns the EMF records (lines with an "_aws" member) among lines.
-func emf(lines [][]byte) []map[string]any {
-	var out []map[string]any
-	for _, line := range lines {
-		var rec map[string]any
-		if json.Unmarshal(line, &rec) == nil && rec["_aws"] != nil {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
 
 // TestHandlePollAnswersTheScheduleEvent feeds the sample EventBridge event
 // through aws-lambda-go's handler adapter to the handler main.go starts,
@@ -81,7 +49,7 @@ func TestHandlePollAnswersTheScheduleEvent(t *testing.T) {
 			notify := e.PD.AddService("Teleport Notifications")
 			id := e.Request("alice@example.com", []string{"prod-admin"}, map[string][]string{"pagerduty_notify_service": {"Teleport Notifications"}})
 			prefix := e.WriteConfig(c.params, nil)
-			var stdout lockedBuffer
+			var stdout testenv.Stdout
 			a, err := app.New(app.Options{Env: config.Env{Prefix: prefix, Table: e.Table}, AWS: e.Moto.AWSConfig(), Function: "poller", Stdout: &stdout})
 			if err != nil {
 				t.Fatal(err)
@@ -119,9 +87,9 @@ func TestHandlePollAnswersTheScheduleEvent(t *testing.T) {
 				t.Errorf("incident = %+v", in)
 			}
 
-			lines := stdout.lines()
+			lines := stdout.Lines()
 			var succeeded []float64
-			for _, rec := range emf(lines) {
+			for _, rec := range testenv.EMF(lines) {
 				if v, ok := rec["PollSucceeded"].(float64); ok {
 					succeeded = append(succeeded, v)
 					if rec["Function"] != "poller" {
@@ -129,7 +97,7 @@ func TestHandlePollAnswersTheScheduleEvent(t *testing.T) {
 					}
 				}
 			}
-			for _, rec := range emf(lines) {
+			for _, rec := range testenv.EMF(lines) {
 				if _, ok := rec["WatchChanges"]; ok {
 					t.Errorf("WatchChanges emitted with the watch window off: %v", rec)
 				}
@@ -161,7 +129,7 @@ func TestHandlePollWithWatchWindow(t *testing.T) {
 	e := testenv.NewEnv(t)
 	e.PD.AddService("Teleport Notifications")
 	prefix := e.WriteConfig(map[string]string{"poller/watch_window": "4s"}, nil)
-	var stdout lockedBuffer
+	var stdout testenv.Stdout
 	a, err := app.New(app.Options{Env: config.Env{Prefix: prefix, Table: e.Table}, AWS: e.Moto.AWSConfig(), Function: "poller", Stdout: &stdout})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +142,7 @@ func TestHandlePollWithWatchWindow(t *testing.T) {
 		done <- rep
 	}()
 	// The window begins once the listing pass is done.
-	for !bytes.Contains(bytes.Join(stdout.lines(), nil), []byte(`"msg":"watching access requests"`)) {
+	for !bytes.Contains(bytes.Join(stdout.Lines(), nil), []byte(`"msg":"watching access requests"`)) {
 		select {
 		case rep := <-done:
 			t.Fatalf("the run ended without a watch window: %+v", rep)
@@ -190,7 +158,7 @@ func TestHandlePollWithWatchWindow(t *testing.T) {
 		t.Fatal("no incident for the request made during the window")
 	}
 	var changes []float64
-	for _, rec := range emf(stdout.lines()) {
+	for _, rec := range testenv.EMF(stdout.Lines()) {
 		if v, ok := rec["WatchChanges"].(float64); ok {
 			changes = append(changes, v)
 		}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +19,11 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// lockedBuffer is the function's stdout: the logger and the metrics
-// emitter write to it from the reconcile's workers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 // records returns stdout's JSON lines split into EMF records (those with an
 // "_aws" member) and log lines.
-func (l *lockedBuffer) records(t *testing.T) (emf, logs []map[string]any) {
+func records(t *testing.T, stdout *testenv.Stdout) (emf, logs []map[string]any) {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range bytes.Split(bytes.TrimSpace(l.b.Bytes()), []byte("\n")) {
+	for _, line := range stdout.Lines() {
 		var rec map[string]any
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("stdout line is not JSON: %q", line)
@@ -108,7 +91,7 @@ func TestHandleReconcileAnswersTheScheduleEvent(t *testing.T) {
 				t.Fatal(err)
 			}
 			prefix := e.WriteConfig(c.params, nil)
-			var stdout lockedBuffer
+			var stdout testenv.Stdout
 			a, err := app.New(app.Options{Env: config.Env{Prefix: prefix, Table: e.Table}, AWS: e.Moto.AWSConfig(), Function: "reconcile", Stdout: &stdout})
 			if err != nil {
 				t.Fatal(err)
@@ -137,7 +120,7 @@ func TestHandleReconcileAnswersTheScheduleEvent(t *testing.T) {
 				t.Errorf("incident = %+v, want status %s", in, c.wantIncident)
 			}
 
-			emf, logs := stdout.records(t)
+			emf, logs := records(t, &stdout)
 			repairs, ok := metric(emf, "Repairs")
 			backlog, _ := metric(emf, "Backlog")
 			switch {

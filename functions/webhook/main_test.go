@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,31 +40,13 @@ const (
 
 const bob = "bob@example.com"
 
-// lockedBuffer is the function's stdout (logs and EMF records).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // fnWorld is a deployed webhook function: an App over a configuration in
 // moto (SSM + Secrets Manager) pointing at the Teleport, PagerDuty and
 // Opsgenie sandboxes, behind the lambdaurl adapter main.go uses.
 type fnWorld struct {
 	*testenv.Env
 	handler lambda.Handler
-	stdout  *lockedBuffer
+	stdout  *testenv.Stdout
 	bobID   string
 }
 
@@ -78,7 +59,7 @@ func newFnWorld(t *testing.T) *fnWorld {
 	e.OG.AddUser(bob)
 	e.OG.AddSchedule("Ops Primary", bob)
 	prefix := e.WriteConfig(nil, map[string]string{"pagerduty_webhook_secret": eventSecret, "opsgenie_webhook_secret": eventSecret})
-	out := &lockedBuffer{}
+	out := &testenv.Stdout{}
 	a, err := app.New(app.Options{Env: config.Env{Prefix: prefix, Table: e.Table}, AWS: e.Moto.AWSConfig(), Function: "webhook", Stdout: out, Clock: e.Clock, HTTPClient: e.HTTP})
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ type fixture struct {
 	sm       *secretsmanager.Client
 	prefix   string
 	secretID string
-	logs     *syncBuffer
+	logs     *testenv.Stdout
 	ctx      context.Context
 	clock    *testenv.Clock
 }
@@ -57,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 		sm:       secretsmanager.NewFromConfig(cfg),
 		prefix:   fmt.Sprintf("/test-%d-%d/oncallgate/", os.Getpid(), n),
 		secretID: fmt.Sprintf("oncallgate-test-%d-%d", os.Getpid(), n),
-		logs:     &syncBuffer{},
+		logs:     &testenv.Stdout{},
 		clock:    testenv.NewClock(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)),
 	}
 	f.ctx = logging.WithLogger(t.Context(), logging.New(f.logs, slog.LevelDebug))
@@ -114,24 +114,6 @@ func (f *fixture) loader(ssmc SSMAPI) *Loader {
 		ssmc = f.ssm
 	}
 	return NewLoader(ssmc, f.sm, f.prefix, f.clock)
-}
-
-// syncBuffer is a bytes.Buffer safe for the loader's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // countingSSM passes every call to the real client and counts them.

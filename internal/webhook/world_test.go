@@ -62,7 +62,7 @@ type world struct {
 	notify              core.PagerDutyService
 	pdAlice, pdBob, pdC core.PagerDutyUser
 	url                 string
-	logs                *logBuffer
+	logs                *testenv.Stdout
 
 	mu   sync.Mutex
 	deps webhook.Deps
@@ -71,7 +71,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	e := testenv.NewEnv(t, testenv.WithOpsgenie(), testenv.WithJSM())
-	w := &world{Env: e, logs: &logBuffer{}}
+	w := &world{Env: e, logs: &testenv.Stdout{}}
 	w.notify = e.PD.AddService(notifyService)
 	// Alice's PagerDuty profile spells her email with capitals: the
 	// requester check must still recognise her.
@@ -317,30 +317,6 @@ func (w *world) post(d delivery) (int, webhook.Response, error) {
 		return 0, webhook.Response{}, fmt.Errorf("POST %s answered %d with a body that is not a Response: %q", d.path, resp.StatusCode, raw)
 	}
 	return resp.StatusCode, out, nil
-}
-
-// logBuffer collects the handler's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 func containsAll(t *testing.T, what string, texts []string, wants ...string) {
